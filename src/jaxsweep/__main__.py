@@ -1,0 +1,3 @@
+from jaxsweep.cli import main
+
+main()

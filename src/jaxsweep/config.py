@@ -1,0 +1,127 @@
+"""The sweep file's schema: strict, with defaults, command-line overrides and resolved paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from jaxsweep.errors import UserError, from_validation_error, read_yaml
+
+STAGES = ("lr_find", "search", "schedule")
+Stage = Literal["lr_find", "search", "schedule"]
+Task = Literal["auto", "binary", "multiclass", "regression"]
+MetricName = Literal["accuracy", "loss", "rmse", "mae"]
+Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+_MAXIMIZED = {"accuracy"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Strict):
+    source: str = Field(description="built-in name (digits, iris, wine, breast_cancer, diabetes) "
+                        "or a .csv/.parquet/.npz path relative to the sweep file")
+    target: str = "target"
+    task: Task = "auto"
+    val_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
+    test_fraction: Probability = 0.2
+    standardize: bool = True
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_rows(self) -> DataConfig:
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError("val_fraction + test_fraction must be below 1")
+        return self
+
+
+class EarlyStopping(_Strict):
+    patience: Annotated[int, Field(ge=1)] | None = 10
+    min_delta: Annotated[float, Field(ge=0.0)] = 0.0
+
+
+class PrunerConfig(_Strict):
+    type: Literal["none", "median", "successive_halving", "hyperband"] = "median"
+    n_startup_trials: Annotated[int, Field(ge=0)] = 5
+    n_warmup_steps: Annotated[int, Field(ge=0)] = 3
+    min_resource: Annotated[int, Field(ge=1)] = 1
+    reduction_factor: Annotated[int, Field(ge=2)] = 3
+
+
+class SamplerConfig(_Strict):
+    type: Literal["tpe", "random", "cmaes"] = "tpe"
+    seed: int | None = Field(None, description="defaults to the sweep's seed")
+    n_startup_trials: Annotated[int, Field(ge=0)] = 10
+
+
+class MetricConfig(_Strict):
+    name: MetricName = "accuracy"
+    direction: Literal["maximize", "minimize"] | None = None
+
+    @property
+    def resolved_direction(self) -> str:
+        if self.direction is not None:
+            return self.direction
+        return "maximize" if self.name in _MAXIMIZED else "minimize"
+
+
+class SweepConfig(_Strict):
+    study: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    data: DataConfig
+    search_space: str
+    storage: str | None = None
+    seed: int = 0
+    population: Annotated[int, Field(ge=1, le=65536)] = 16
+    epochs: Annotated[int, Field(ge=1)] = 30
+    early_stopping: EarlyStopping = EarlyStopping()
+    pruner: PrunerConfig = PrunerConfig()
+    sampler: SamplerConfig = SamplerConfig()
+    metric: MetricConfig = MetricConfig()
+    trials: Annotated[int, Field(ge=1)] = 64
+    stages: tuple[Stage, ...] = ("search",)
+    results: str = "results"
+
+    @property
+    def results_dir(self) -> Path:
+        return Path(self.results) / self.study
+
+    @property
+    def storage_url(self) -> str:
+        if self.storage is not None:
+            return self.storage
+        return f"sqlite:///{(self.results_dir / 'study.db').as_posix()}"
+
+    @property
+    def sampler_seed(self) -> int:
+        return self.seed if self.sampler.seed is None else self.sampler.seed
+
+
+def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> SweepConfig:
+    """Read, override and validate a sweep file; paths inside it become relative to the cwd."""
+    path = Path(path)
+    raw = read_yaml(str(path))
+    if not isinstance(raw, dict):
+        raise UserError(str(path), f"expected a mapping of keys, got {type(raw).__name__}")
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    try:
+        config = SweepConfig.model_validate({**raw, **given})
+    except ValidationError as exc:
+        key = exc.errors()[0]["loc"][0] if exc.errors()[0]["loc"] else None
+        where = f"--{key}" if key in given else str(path)
+        raise from_validation_error(where, exc) from None
+    base = path.parent
+    data = config.data.model_copy(update={"source": _resolve(base, config.data.source)})
+    return config.model_copy(
+        update={"data": data, "search_space": _resolve(base, config.search_space)}
+    )
+
+
+def _resolve(base: Path, value: str) -> str:
+    """Built-in dataset names stay as they are; anything that looks like a path is resolved."""
+    if "/" not in value and "." not in value:
+        return value
+    candidate = Path(value)
+    return str(candidate if candidate.is_absolute() else (base / candidate))

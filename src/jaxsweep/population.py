@@ -1,0 +1,70 @@
+"""From member configs to populations: the cohort key, per-member arrays, padded sizes."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxsweep.losses import target_scaling
+from jaxsweep.model import Structure
+from jaxsweep.space import MemberConfig
+from jaxsweep.train import Cohort, Hyper
+
+
+@dataclass(frozen=True)
+class Member:
+    """One candidate: its config and the trial number that seeds it."""
+
+    number: int
+    config: MemberConfig
+
+
+def cohort_of(config: MemberConfig, task: str) -> Cohort:
+    return Cohort(Structure.of(config.model), config.train.optimizer, config.train.nesterov,
+                  config.train.batch_size, config.train.loss, config.model.output_activation,
+                  task)
+
+
+def hyper_of(config: MemberConfig, y_train: np.ndarray, task: str) -> Hyper:
+    shift, scale = (0.0, 1.0)
+    if task == "regression":
+        shift, scale = target_scaling(y_train, config.model.output_activation)
+    clip = config.train.clip_norm
+    return Hyper(
+        learning_rate=config.train.learning_rate,
+        momentum=config.train.momentum or 0.0,
+        dropout=config.model.dropout,
+        clip_norm=math.inf if clip is None else clip,
+        target_shift=shift,
+        target_scale=scale,
+    )
+
+
+def group_by_cohort(members: list[Member], task: str) -> dict[Cohort, list[Member]]:
+    """Members that can share one compiled program, in the order they were proposed."""
+    groups: dict[Cohort, list[Member]] = defaultdict(list)
+    for member in members:
+        groups[cohort_of(member.config, task)].append(member)
+    return dict(groups)
+
+
+def padded_size(n: int) -> int:
+    """Populations are padded to a power of two so that few sizes are ever compiled."""
+    return 1 << max(0, n - 1).bit_length()
+
+
+def stack_hypers(hypers: list[Hyper]) -> Hyper:
+    return Hyper(*(jnp.asarray([getattr(h, f) for h in hypers], jnp.float32)
+                   for f in Hyper._fields))
+
+
+def member_keys(seed: int, numbers: list[int]) -> jax.Array:
+    """Each member's key depends on the sweep seed and its trial number only, so a member
+    trains the same whatever population it lands in."""
+    base = jax.random.PRNGKey(seed)
+    return jnp.stack([jax.random.fold_in(base, n) for n in numbers])

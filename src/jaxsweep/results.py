@@ -1,0 +1,58 @@
+"""What a sweep leaves in ``results/<study>/``: best_params.yaml and trials.csv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+
+from jaxsweep.config import SweepConfig
+from jaxsweep.storage import mask
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    try:
+        return study.best_trial
+    except ValueError:  # no completed trial yet
+        return None
+
+
+def best_params_document(config: SweepConfig, study: optuna.Study, stage: str
+                         ) -> dict[str, Any] | None:
+    trial = best_trial(study)
+    if trial is None:
+        return None
+    return {
+        "study": study.study_name,
+        "stage": stage,
+        "trial": trial.number,
+        "metric": config.metric.name,
+        "direction": config.metric.resolved_direction,
+        "value": float(trial.value),  # type: ignore[arg-type]
+        "best_epoch": trial.user_attrs.get("best_epoch"),
+        "params": dict(trial.params),
+        "config": trial.user_attrs.get("config"),
+        "storage": mask(config.storage_url),
+    }
+
+
+def write_results(config: SweepConfig, study: optuna.Study, stage: str) -> list[Path]:
+    """Write best_params.yaml (if any trial completed) and trials.csv; return what was written."""
+    folder = config.results_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    document = best_params_document(config, study, stage)
+    if document is not None:
+        path = folder / "best_params.yaml"
+        path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        written.append(path)
+    frame = study.trials_dataframe(attrs=("number", "state", "value", "datetime_start",
+                                          "datetime_complete", "duration", "params",
+                                          "user_attrs"))
+    frame = frame.drop(columns=[c for c in frame.columns if c == "user_attrs_config"])
+    path = folder / "trials.csv"
+    frame.to_csv(path, index=False)
+    written.append(path)
+    return written

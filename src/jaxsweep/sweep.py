@@ -1,0 +1,188 @@
+"""A sweep stage: Optuna asks for a population, JAX trains it, Optuna is told and prunes."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optuna
+
+from jaxsweep.config import SweepConfig
+from jaxsweep.data import Dataset, load_dataset
+from jaxsweep.errors import UserError
+from jaxsweep.losses import metric_names
+from jaxsweep.population import (
+    Member,
+    group_by_cohort,
+    hyper_of,
+    member_keys,
+    padded_size,
+    stack_hypers,
+)
+from jaxsweep.space import SearchSpace, load_space, resolve
+from jaxsweep.storage import check_url, open_storage
+from jaxsweep.train import Cohort, Data, Settings, population_trainer
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A sweep checked end to end: config, data and space. Nothing has been written yet."""
+
+    config: SweepConfig
+    dataset: Dataset
+    space: SearchSpace
+    settings: Settings
+
+
+@dataclass
+class Progress:
+    done: int
+    total: int
+    best: float | None
+    started: float
+
+
+def prepare(config: SweepConfig) -> Prepared:
+    """Every check that can refuse the sweep, before a storage or results folder is created."""
+    check_url(config.storage_url)
+    dataset = load_dataset(config.data, config.seed)
+    accepted = metric_names(dataset.task)
+    if config.metric.name not in accepted:
+        raise UserError("metric.name", f"{config.metric.name!r} does not fit a {dataset.task} "
+                        f"task (accepted: {', '.join(accepted)})")
+    space = load_space(config.search_space, dataset.task)
+    settings = Settings(config.metric.name, config.metric.resolved_direction == "maximize",
+                        config.early_stopping.patience, config.early_stopping.min_delta)
+    return Prepared(config, dataset, space, settings)
+
+
+def create_study(config: SweepConfig, name: str) -> optuna.Study:
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(config.storage_url)
+    direction = config.metric.resolved_direction
+    study = optuna.create_study(study_name=name, storage=storage, sampler=make_sampler(config),
+                                pruner=make_pruner(config), direction=direction,
+                                load_if_exists=True)
+    if study.direction.name.lower() != direction:
+        raise UserError("metric.direction", f"study {name!r} already exists with direction "
+                        f"{study.direction.name.lower()}, not {direction}")
+    study.set_user_attr("metric", config.metric.name)
+    return study
+
+
+def make_sampler(config: SweepConfig) -> optuna.samplers.BaseSampler:
+    seed, kind = config.sampler_seed, config.sampler.type
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if kind == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=config.sampler.n_startup_trials)
+    # constant_liar: trials asked but not yet told count as bad guesses, so one population's
+    # proposals spread out instead of piling onto the same point.
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=config.sampler.n_startup_trials,
+                                      multivariate=True, group=True, constant_liar=True)
+
+
+def make_pruner(config: SweepConfig) -> optuna.pruners.BasePruner:
+    p = config.pruner
+    if p.type == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=p.n_startup_trials,
+                                           n_warmup_steps=p.n_warmup_steps)
+    if p.type == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=p.min_resource,
+                                                      reduction_factor=p.reduction_factor)
+    if p.type == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=p.min_resource,
+                                              max_resource=config.epochs,
+                                              reduction_factor=p.reduction_factor)
+    return optuna.pruners.NopPruner()
+
+
+def finished_trials(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def run_search(prepared: Prepared, study: optuna.Study,
+               on_progress: Callable[[Progress], None] = lambda _: None) -> None:
+    """Ask populations of trials until the budget of finished trials is reached."""
+    config, dataset = prepared.config, prepared.dataset
+    data = Data(*(jnp.asarray(a) for a in (dataset.train.X, dataset.train.y,
+                                           dataset.val.X, dataset.val.y)))
+    progress = Progress(finished_trials(study), config.trials, _best(study), time.perf_counter())
+    on_progress(progress)
+    while (remaining := config.trials - finished_trials(study)) > 0:
+        trials = [study.ask() for _ in range(min(config.population, remaining))]
+        members = []
+        for trial in trials:
+            member_config = resolve(prepared.space.sample(trial), dataset.task, dataset.output_dim)
+            trial.set_user_attr("config", member_config.as_dict())
+            members.append(Member(trial.number, member_config))
+        by_number = {trial.number: trial for trial in trials}
+        for cohort, group in group_by_cohort(members, dataset.task).items():
+            train_group(prepared, study, cohort, [(by_number[m.number], m) for m in group], data)
+            progress.done, progress.best = finished_trials(study), _best(study)
+            on_progress(progress)
+
+
+def train_group(prepared: Prepared, study: optuna.Study, cohort: Cohort,
+                group: list[tuple[optuna.Trial, Member]], data: Data) -> None:
+    """Train one cohort's members together, reporting each epoch and pruning as Optuna says."""
+    config, settings = prepared.config, prepared.settings
+    trainer = population_trainer(cohort, settings)
+    # Pad with copies of the last member so that only a few population sizes ever compile.
+    padded = [m for _, m in group] + [group[-1][1]] * (padded_size(len(group)) - len(group))
+    hyper = stack_hypers([hyper_of(m.config, prepared.dataset.train.y, cohort.task)
+                          for m in padded])
+    state = trainer.init(member_keys(config.seed, [m.number for m in padded]), hyper,
+                         data.X_train[:1])
+    pruning = config.pruner.type != "none"
+    chunk = 1 if pruning else config.epochs  # report every epoch when a pruner may act on it
+    pruned: set[int] = set()
+    for start in range(0, config.epochs, chunk):
+        state, history = trainer.run(state, hyper, data, chunk)
+        history = jax.device_get(history)
+        for i, (trial, _) in enumerate(group):
+            if i in pruned:
+                continue
+            for step in range(chunk):
+                if history["trained"][i, step]:
+                    trial.report(float(history[settings.metric][i, step]), start + step + 1)
+            if pruning and not state.stopped[i] and trial.should_prune():
+                pruned.add(i)
+        if pruned:
+            state = state._replace(stopped=state.stopped.at[np.array(sorted(pruned))].set(True))
+        if bool(jnp.all(state.stopped[: len(group)])):
+            break
+    _tell(study, group, jax.device_get(state), settings, pruned)
+
+
+def _tell(study: optuna.Study, group: list[tuple[optuna.Trial, Member]], state: object,
+          settings: Settings, pruned: set[int]) -> None:
+    sign = 1.0 if settings.maximize else -1.0
+    for i, (trial, _) in enumerate(group):
+        trial.set_user_attr("epochs", int(state.epoch[i]))  # type: ignore[attr-defined]
+        trial.set_user_attr("best_epoch", int(state.best_epoch[i]))  # type: ignore[attr-defined]
+        if state.diverged[i]:  # type: ignore[attr-defined]
+            # Pruned rather than failed: a diverging configuration is a finished, bad result that
+            # counts towards the budget, and Optuna's samplers learn from its reported epochs.
+            trial.set_user_attr("stopped", "diverged: non-finite loss")
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        elif i in pruned:
+            trial.set_user_attr("stopped", "pruned")
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, float(state.best_score[i]) * sign)  # type: ignore[attr-defined]
+
+
+def _best(study: optuna.Study) -> float | None:
+    try:
+        return study.best_value
+    except ValueError:
+        return None

@@ -1,0 +1,193 @@
+"""Training of one member as a pure function, and its vmapped, jitted population form.
+
+``make_trainer(cohort, settings)`` returns ``init(key, hyper)`` and ``run(state, hyper, data,
+n_epochs)`` for ONE member; ``run`` is a ``lax.scan`` over epochs, each a ``lax.scan`` over
+minibatches. A population is ``jax.jit(jax.vmap(run))``: every continuous hyperparameter is a
+per-member array (``Hyper``), so members that share a ``Cohort`` share one compiled program.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxsweep import losses
+from jaxsweep.model import MLP, Structure
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """What changes the compiled program. Members that agree on it train together."""
+
+    structure: Structure
+    optimizer: str
+    nesterov: bool
+    batch_size: int
+    loss: str
+    output_activation: str
+    task: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Sweep-wide training settings (static)."""
+
+    metric: str  # the early-stopping and reported metric
+    maximize: bool
+    patience: int | None
+    min_delta: float
+    record_steps: bool = False  # keep every minibatch loss (tests compare them step by step)
+
+
+class Hyper(NamedTuple):
+    """Per-member continuous values; stacked, each is an array with one entry per member."""
+
+    learning_rate: jax.Array
+    momentum: jax.Array
+    dropout: jax.Array
+    clip_norm: jax.Array  # +inf: no clipping
+    target_shift: jax.Array
+    target_scale: jax.Array
+
+
+class Data(NamedTuple):
+    X_train: jax.Array
+    y_train: jax.Array
+    X_val: jax.Array
+    y_val: jax.Array
+
+
+class MemberState(NamedTuple):
+    params: Any
+    batch_stats: Any
+    opt_state: Any
+    key: jax.Array
+    epoch: jax.Array  # epochs trained so far
+    best_params: Any
+    best_batch_stats: Any
+    best_score: jax.Array  # the metric, sign-flipped so that higher is better
+    best_epoch: jax.Array
+    bad_epochs: jax.Array
+    stopped: jax.Array  # early-stopped, diverged or pruned: parameters no longer change
+    diverged: jax.Array
+
+
+class Trainer(NamedTuple):
+    init: Callable[[jax.Array, Hyper, jax.Array], MemberState]
+    run: Callable[..., tuple[MemberState, dict[str, jax.Array]]]
+
+
+def make_optimizer(cohort: Cohort, hyper: Hyper) -> optax.GradientTransformation:
+    """The optax optimizer with injected (traced) hyperparameters, behind clipping by norm."""
+    kwargs: dict[str, Any] = {"learning_rate": hyper.learning_rate}
+    static: tuple[str, ...] = ()
+    if cohort.optimizer == "sgd":
+        kwargs |= {"momentum": hyper.momentum, "nesterov": cohort.nesterov}
+        static = ("nesterov",)
+    factory = getattr(optax, cohort.optimizer)
+    inner = optax.inject_hyperparams(factory, static_args=static)(**kwargs)
+    return optax.chain(optax.clip_by_global_norm(hyper.clip_norm), inner)
+
+
+def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
+    model = MLP(cohort.structure)
+    regression = cohort.task == "regression"
+
+    def scaled_target(y: jax.Array, hyper: Hyper) -> jax.Array:
+        return (y - hyper.target_shift) / hyper.target_scale if regression else y
+
+    def init(key: jax.Array, hyper: Hyper, example: jax.Array) -> MemberState:
+        init_key, key = jax.random.split(key)
+        variables = model.init(init_key, example, hyper.dropout, train=False)
+        params, batch_stats = variables["params"], variables.get("batch_stats", {})
+        opt_state = make_optimizer(cohort, hyper).init(params)
+        zero = jnp.zeros((), jnp.int32)
+        return MemberState(params, batch_stats, opt_state, key, zero, params, batch_stats,
+                           jnp.array(-jnp.inf, jnp.float32), zero, zero,
+                           jnp.array(False), jnp.array(False))
+
+    def loss_fn(params: Any, batch_stats: Any, x: jax.Array, y: jax.Array, key: jax.Array,
+                hyper: Hyper) -> tuple[jax.Array, Any]:
+        output, updates = model.apply(
+            {"params": params, "batch_stats": batch_stats}, x, hyper.dropout, train=True,
+            rngs={"dropout": key}, mutable=["batch_stats"])
+        loss = losses.loss_value(cohort.loss, output, y, cohort.output_activation)
+        return loss, updates.get("batch_stats", batch_stats)
+
+    def evaluate(params: Any, batch_stats: Any, hyper: Hyper, data: Data) -> dict[str, jax.Array]:
+        output = model.apply({"params": params, "batch_stats": batch_stats}, data.X_val,
+                             hyper.dropout, train=False)
+        result = {"loss": losses.loss_value(cohort.loss, output, scaled_target(data.y_val, hyper),
+                                            cohort.output_activation)}
+        prediction = losses.predict(output, cohort.task, cohort.output_activation,
+                                    hyper.target_shift, hyper.target_scale)
+        return result | losses.metrics(prediction, data.y_val, cohort.task)
+
+    def train_epoch(state: MemberState, hyper: Hyper, data: Data) -> tuple[Any, ...]:
+        tx = make_optimizer(cohort, hyper)
+        n_train = data.X_train.shape[0]
+        steps = max(1, n_train // cohort.batch_size)
+        key, order_key = jax.random.split(state.key)
+        order = jax.random.permutation(order_key, n_train)
+        order = jnp.resize(order, steps * cohort.batch_size).reshape(steps, -1)
+        y_train = scaled_target(data.y_train, hyper)
+
+        def step(carry: tuple[Any, ...], rows: jax.Array) -> tuple[tuple[Any, ...], jax.Array]:
+            params, batch_stats, opt_state, key = carry
+            key, step_key = jax.random.split(key)
+            (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+                params, batch_stats, data.X_train[rows], y_train[rows], step_key, hyper)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), batch_stats, opt_state, key), loss
+
+        carry = (state.params, state.batch_stats, state.opt_state, key)
+        (params, batch_stats, opt_state, key), step_losses = jax.lax.scan(step, carry, order)
+        return params, batch_stats, opt_state, key, step_losses
+
+    def one_epoch(state: MemberState, hyper: Hyper, data: Data
+                  ) -> tuple[MemberState, dict[str, jax.Array]]:
+        params, batch_stats, opt_state, key, step_losses = train_epoch(state, hyper, data)
+        metrics = evaluate(params, batch_stats, hyper, data)
+        diverged = ~jnp.isfinite(metrics["loss"]) | ~jnp.all(jnp.isfinite(step_losses))
+        score = metrics[settings.metric] * (1.0 if settings.maximize else -1.0)
+        improved = ~diverged & (score > state.best_score + settings.min_delta)
+        bad_epochs = jnp.where(improved, 0, state.bad_epochs + 1)
+        patience_out = (settings.patience is not None) & (bad_epochs >= (settings.patience or 0))
+        keep_best = functools.partial(jnp.where, improved)
+        new = MemberState(
+            params, batch_stats, opt_state, key, state.epoch + 1,
+            jax.tree.map(keep_best, params, state.best_params),
+            jax.tree.map(keep_best, batch_stats, state.best_batch_stats),
+            jnp.where(improved, score, state.best_score),
+            jnp.where(improved, state.epoch + 1, state.best_epoch),
+            bad_epochs, diverged | patience_out, diverged)
+        # A stopped member keeps its state: its slot still computes, but nothing changes.
+        trained = ~state.stopped
+        state = jax.tree.map(functools.partial(jnp.where, state.stopped), state, new)
+        history = metrics | {"train_loss": jnp.mean(step_losses), "trained": trained}
+        if settings.record_steps:
+            history["step_losses"] = step_losses
+        return state, history
+
+    def run(state: MemberState, hyper: Hyper, data: Data, n_epochs: int
+            ) -> tuple[MemberState, dict[str, jax.Array]]:
+        """Train ``n_epochs`` more epochs; the history has one entry per epoch."""
+        return jax.lax.scan(lambda s, _: one_epoch(s, hyper, data), state, None, length=n_epochs)
+
+    return Trainer(init, run)
+
+
+@functools.lru_cache(maxsize=None)
+def population_trainer(cohort: Cohort, settings: Settings) -> Trainer:
+    """The vmapped, jitted trainer for a cohort; cached so a cohort compiles once per shape."""
+    trainer = make_trainer(cohort, settings)
+    init = jax.jit(jax.vmap(trainer.init, in_axes=(0, 0, None)))
+    run = jax.jit(jax.vmap(trainer.run, in_axes=(0, 0, None, None)), static_argnums=3)
+    return Trainer(init, run)
+
