@@ -18,20 +18,26 @@ from jaxsweep.errors import UserError
 EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
     help="Hyperparameter sweeps for MLPs: Optuna proposes, JAX trains whole populations at once.",
 )
 out = Console()
 err = Console(stderr=True)
 _state = {"debug": False}
 
-SweepArg = Annotated[Path, typer.Argument(help="sweep file, e.g. sweeps/digits.yaml",
-                                          show_default=False)]
+SweepArg = Annotated[
+    Path, typer.Argument(help="sweep file, e.g. sweeps/digits.yaml", show_default=False)
+]
 
 
 @app.callback()
-def _options(debug: Annotated[bool, typer.Option(
-        "--debug", help="show the full traceback of unexpected failures")] = False) -> None:
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="show the full traceback of unexpected failures")
+    ] = False,
+) -> None:
     _state["debug"] = debug
 
 
@@ -48,8 +54,12 @@ def _guarded(action: Callable[[], None]) -> None:
     except Exception as exc:
         if _state["debug"]:
             raise
-        err.print(f"error: unexpected failure: {type(exc).__name__}: {exc} "
-                  "(rerun with --debug for the traceback)", markup=False, soft_wrap=True)
+        err.print(
+            f"error: unexpected failure: {type(exc).__name__}: {exc} "
+            "(rerun with --debug for the traceback)",
+            markup=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(EXIT_FAILURE) from None
 
 
@@ -59,14 +69,14 @@ def _load(sweep: Path, **overrides: Any) -> SweepConfig:
 
 @app.command()
 def validate(sweep: SweepArg) -> None:
-    """Check a sweep file, its search space and its data; print the resolved config. Writes
-    nothing."""
+    """Check a sweep file, its space and its data; print the resolved config (writes nothing)."""
+
     def action() -> None:
         from jaxsweep.summary import resolved_document
         from jaxsweep.sweep import prepare
 
         document = resolved_document(prepare(_load(sweep)))
-        out.print(yaml.safe_dump(document, sort_keys=False), markup=False, highlight=False)
+        typer.echo(yaml.safe_dump(document, sort_keys=False), nl=False)  # plain: scripts parse it
 
     _guarded(action)
 
@@ -82,14 +92,24 @@ def run(
     seed: Annotated[int | None, typer.Option(help="seed of data split, sampler and init")] = None,
     results: Annotated[Path | None, typer.Option(help="results root folder")] = None,
 ) -> None:
-    """Run a sweep: Optuna proposes populations of trials, JAX trains each one at once. Results
-    go to RESULTS/<study>/ (study.db, best_params.yaml, trials.csv)."""
+    """Run a sweep: Optuna proposes populations of trials and JAX trains each one at once.
+
+    Writes RESULTS/<study>/: study.db (the default storage), best_params.yaml and trials.csv.
+    """
+
     def action() -> None:
         from jaxsweep.runner import run_sweep
 
-        config = _load(sweep, trials=trials, population=population, epochs=epochs,
-                       storage=storage, study=study, seed=seed,
-                       results=None if results is None else str(results))
+        config = _load(
+            sweep,
+            trials=trials,
+            population=population,
+            epochs=epochs,
+            storage=storage,
+            study=study,
+            seed=seed,
+            results=None if results is None else str(results),
+        )
         run_sweep(config, out)
 
     _guarded(action)

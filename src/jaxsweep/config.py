@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from jaxsweep.errors import UserError, from_validation_error, read_yaml
 
@@ -23,8 +24,10 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    source: str = Field(description="built-in name (digits, iris, wine, breast_cancer, diabetes) "
-                        "or a .csv/.parquet/.npz path relative to the sweep file")
+    source: str = Field(
+        description="built-in name (digits, iris, wine, breast_cancer, diabetes) "
+        "or a .csv/.parquet/.npz path relative to the sweep file"
+    )
     target: str = "target"
     task: Task = "auto"
     val_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
@@ -83,6 +86,14 @@ class SweepConfig(_Strict):
     trials: Annotated[int, Field(ge=1)] = 64
     stages: tuple[Stage, ...] = ("search",)
     results: str = "results"
+    _file: str = PrivateAttr(default="sweep")
+    _overridden: frozenset[str] = PrivateAttr(default=frozenset())
+
+    def where(self, key: str) -> str:
+        """Where a bad value came from, for error messages: the flag or the sweep file."""
+        top = key.split(".")[0]
+        origin = f"--{top}" if top in self._overridden else self._file
+        return f"{origin}: key {key!r}"
 
     @property
     def results_dir(self) -> Path:
@@ -114,9 +125,11 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> Swe
         raise from_validation_error(where, exc) from None
     base = path.parent
     data = config.data.model_copy(update={"source": _resolve(base, config.data.source)})
-    return config.model_copy(
+    config = config.model_copy(
         update={"data": data, "search_space": _resolve(base, config.search_space)}
     )
+    config._file, config._overridden = str(path), frozenset(given)
+    return config
 
 
 def _resolve(base: Path, value: str) -> str:
@@ -124,4 +137,4 @@ def _resolve(base: Path, value: str) -> str:
     if "/" not in value and "." not in value:
         return value
     candidate = Path(value)
-    return str(candidate if candidate.is_absolute() else (base / candidate))
+    return os.path.normpath(candidate if candidate.is_absolute() else (base / candidate))

@@ -41,9 +41,10 @@ class Dataset:
         return int(self.train.X.shape[1])
 
 
-def load_dataset(config: DataConfig, seed: int) -> Dataset:
-    """Load, check, split and scale; every problem is a ``UserError`` naming file and key."""
-    X, y_raw, where = _read_source(config)
+def load_dataset(config: DataConfig, seed: int, key: str = "key 'data.source'") -> Dataset:
+    """Load, check, split and scale; every problem is a ``UserError`` naming file and key.
+    ``key`` says where the source was given (the sweep file's key or a flag)."""
+    X, y_raw, where = _read_source(config, key)
     X = _checked_features(X, where)
     task = _infer_task(y_raw, config.task, where)
     y, classes = _encode_target(y_raw, task, where)
@@ -55,11 +56,19 @@ def load_dataset(config: DataConfig, seed: int) -> Dataset:
     def scaled(part: Split) -> Split:
         return Split(((part.X - mean) / scale).astype(np.float32), part.y)
 
-    return Dataset(config.source, task, scaled(train), scaled(val), scaled(test),
-                   mean.astype(np.float32), scale, classes)
+    return Dataset(
+        config.source,
+        task,
+        scaled(train),
+        scaled(val),
+        scaled(test),
+        mean.astype(np.float32),
+        scale,
+        classes,
+    )
 
 
-def _read_source(config: DataConfig) -> tuple[np.ndarray, np.ndarray, str]:
+def _read_source(config: DataConfig, key: str) -> tuple[np.ndarray, np.ndarray, str]:
     source = config.source
     if source in BUILTINS:
         import sklearn.datasets
@@ -68,10 +77,13 @@ def _read_source(config: DataConfig) -> tuple[np.ndarray, np.ndarray, str]:
         return np.asarray(bunch.data), np.asarray(bunch.target), source
     path = Path(source)
     if path.suffix not in FILE_KINDS:
-        raise UserError("data.source", f"{source!r} is neither a built-in dataset "
-                        f"({', '.join(BUILTINS)}) nor a {', '.join(FILE_KINDS)} file")
+        raise UserError(
+            key,
+            f"{source!r} is neither a built-in dataset "
+            f"({', '.join(BUILTINS)}) nor a {', '.join(FILE_KINDS)} file",
+        )
     if not path.is_file():
-        raise UserError(source, "data file not found (key data.source)")
+        raise UserError(key, f"data file {source!r} not found")
     if path.suffix == ".npz":
         return (*_read_npz(path), source)
     return (*_read_table(path, config.target), source)
@@ -82,14 +94,20 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         with np.load(path, allow_pickle=False) as arrays:
             missing = [name for name in ("X", "y") if name not in arrays.files]
             if missing:
-                raise UserError(str(path), f"missing array {missing[0]!r} (found: "
-                                f"{', '.join(arrays.files) or 'none'}; expected X and y)")
+                raise UserError(
+                    str(path),
+                    f"missing array {missing[0]!r} (found: "
+                    f"{', '.join(arrays.files) or 'none'}; expected X and y)",
+                )
             X, y = arrays["X"], arrays["y"]
     except (ValueError, OSError) as exc:
         raise UserError(str(path), f"not a readable .npz without pickled objects ({exc})") from None
     if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
-        raise UserError(str(path), f"expected X of shape (rows, features) and y of shape (rows,), "
-                        f"got {X.shape} and {y.shape}")
+        raise UserError(
+            str(path),
+            f"expected X of shape (rows, features) and y of shape (rows,), "
+            f"got {X.shape} and {y.shape}",
+        )
     return X, y
 
 
@@ -101,17 +119,24 @@ def _read_table(path: Path, target: str) -> tuple[np.ndarray, np.ndarray]:
     except Exception as exc:  # pandas raises many types for a broken file
         raise UserError(str(path), f"cannot read as {path.suffix[1:]}: {exc}") from None
     if target not in frame.columns:
-        raise UserError(str(path), f"key data.target: no column {target!r} "
-                        f"(columns: {', '.join(map(str, frame.columns[:20]))})")
+        raise UserError(
+            str(path),
+            f"key data.target: no column {target!r} "
+            f"(columns: {', '.join(map(str, frame.columns[:20]))})",
+        )
     y = frame[target].to_numpy()
     features = frame.drop(columns=[target])
     for column in features.columns:
         if not pd.api.types.is_numeric_dtype(features[column]):
-            raise UserError(str(path), f"column {column!r} is not numeric (e.g. "
-                            f"{features[column].iloc[0]!r}); encode it or drop it")
+            raise UserError(
+                str(path),
+                f"column {column!r} is not numeric (e.g. "
+                f"{features[column].iloc[0]!r}); encode it or drop it",
+            )
     if pd.isna(y).any():
-        raise UserError(str(path), f"target column {target!r} has {int(pd.isna(y).sum())} "
-                        "missing values")
+        raise UserError(
+            str(path), f"target column {target!r} has {int(pd.isna(y).sum())} missing values"
+        )
     return features.to_numpy(dtype=np.float64, na_value=np.nan), y
 
 
@@ -125,8 +150,11 @@ def _checked_features(X: np.ndarray, where: str) -> np.ndarray:
     bad = ~np.isfinite(X)
     if bad.any():
         column = int(np.argmax(bad.any(axis=0)))
-        raise UserError(where, f"feature column {column} has {int(bad[:, column].sum())} "
-                        "missing or infinite values; fill or drop them")
+        raise UserError(
+            where,
+            f"feature column {column} has {int(bad[:, column].sum())} "
+            "missing or infinite values; fill or drop them",
+        )
     return X
 
 
@@ -156,29 +184,44 @@ def _encode_target(y: np.ndarray, task: str, where: str) -> tuple[np.ndarray, tu
         return values, ()
     labels, ids = np.unique(y, return_inverse=True)
     if len(labels) < 2:
-        raise UserError(where, f"target has a single class ({labels[0]!r}); a classifier "
-                        "needs at least two")
+        raise UserError(
+            where, f"target has a single class ({labels[0]!r}); a classifier needs at least two"
+        )
     if task == "binary" and len(labels) != 2:
         raise UserError(where, f"key data.task: 'binary' but the target has {len(labels)} classes")
     return ids.astype(np.int32), tuple(str(label) for label in labels)
 
 
-def _split(X: np.ndarray, y: np.ndarray, task: str, config: DataConfig, seed: int,
-           where: str) -> tuple[Split, Split, Split]:
+def _split(
+    X: np.ndarray, y: np.ndarray, task: str, config: DataConfig, seed: int, where: str
+) -> tuple[Split, Split, Split]:
     n = len(y)
-    n_val = int(round(n * config.val_fraction))
-    n_test = int(round(n * config.test_fraction))
+    n_val = round(n * config.val_fraction)
+    n_test = round(n * config.test_fraction)
     if n - n_val - n_test < 2 or n_val < 1 or (config.test_fraction > 0 and n_test < 1):
-        raise UserError(where, f"{n} rows are too few to split with val_fraction "
-                        f"{config.val_fraction} and test_fraction {config.test_fraction}")
+        raise UserError(
+            where,
+            f"{n} rows are too few to split with val_fraction "
+            f"{config.val_fraction} and test_fraction {config.test_fraction}",
+        )
+    rows = np.arange(n)
+    labels = y if task != "regression" else None
+    rest, test = (rows, rows[:0]) if n_test == 0 else _take(rows, n_test, labels, seed)
+    train, val = _take(rest, n_val, None if labels is None else labels[rest], seed)
+    return (
+        Split(X[train].astype(np.float32), y[train]),
+        Split(X[val].astype(np.float32), y[val]),
+        Split(X[test].astype(np.float32), y[test]),
+    )
+
+
+def _take(
+    rows: np.ndarray, size: int, labels: np.ndarray | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split off ``size`` rows, stratified by class where every class allows it."""
     from sklearn.model_selection import train_test_split
 
-    rows = np.arange(n)
-    stratify = y if task != "regression" and np.bincount(y).min() >= 3 else None
-    rest, test = (rows, rows[:0]) if n_test == 0 else train_test_split(
-        rows, test_size=n_test, random_state=seed, stratify=stratify)
-    stratify = y[rest] if stratify is not None else None
-    train, val = train_test_split(rest, test_size=n_val, random_state=seed, stratify=stratify)
-    return (Split(X[train].astype(np.float32), y[train]),
-            Split(X[val].astype(np.float32), y[val]),
-            Split(X[test].astype(np.float32), y[test]))
+    try:
+        return train_test_split(rows, test_size=size, random_state=seed, stratify=labels)
+    except ValueError:  # a class too small to stratify: fall back to a plain shuffled split
+        return train_test_split(rows, test_size=size, random_state=seed)

@@ -46,8 +46,9 @@ def loss_value(name: str, output: jax.Array, y: jax.Array, output_activation: st
     return jnp.mean(optax.huber_loss(error, delta=1.0))
 
 
-def predict(output: jax.Array, task: str, output_activation: str, shift: jax.Array,
-            scale: jax.Array) -> jax.Array:
+def predict(
+    output: jax.Array, task: str, output_activation: str, shift: jax.Array, scale: jax.Array
+) -> jax.Array:
     """Class ids for classification; targets in their own units for regression."""
     if task == "multiclass":
         return jnp.argmax(output, axis=-1)

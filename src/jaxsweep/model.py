@@ -33,8 +33,14 @@ class Structure:
         dropout = "none"
         if config.dropout > 0:
             dropout = "alpha" if config.activation == "selu" else "standard"
-        return cls(config.widths, config.activation, config.initializer, config.batch_norm,
-                   dropout, config.output_dim)
+        return cls(
+            config.widths,
+            config.activation,
+            config.initializer,
+            config.batch_norm,
+            dropout,
+            config.output_dim,
+        )
 
 
 def initializer(name: str) -> jax.nn.initializers.Initializer:
@@ -68,8 +74,9 @@ class Activation(nn.Module):
             return jnp.where(x >= 0, x, slope * x)
         if self.name_ == "rrelu":
             if train:
-                slope = jax.random.uniform(self.make_rng("dropout"), x.shape,
-                                           minval=RRELU_LOWER, maxval=RRELU_UPPER)
+                slope = jax.random.uniform(
+                    self.make_rng("dropout"), x.shape, minval=RRELU_LOWER, maxval=RRELU_UPPER
+                )
             else:
                 slope = (RRELU_LOWER + RRELU_UPPER) / 2.0
             return jnp.where(x >= 0, x, slope * x)

@@ -25,9 +25,15 @@ class Member:
 
 
 def cohort_of(config: MemberConfig, task: str) -> Cohort:
-    return Cohort(Structure.of(config.model), config.train.optimizer, config.train.nesterov,
-                  config.train.batch_size, config.train.loss, config.model.output_activation,
-                  task)
+    return Cohort(
+        Structure.of(config.model),
+        config.train.optimizer,
+        config.train.nesterov,
+        config.train.batch_size,
+        config.train.loss,
+        config.model.output_activation,
+        task,
+    )
 
 
 def hyper_of(config: MemberConfig, y_train: np.ndarray, task: str) -> Hyper:
@@ -59,8 +65,9 @@ def padded_size(n: int) -> int:
 
 
 def stack_hypers(hypers: list[Hyper]) -> Hyper:
-    return Hyper(*(jnp.asarray([getattr(h, f) for h in hypers], jnp.float32)
-                   for f in Hyper._fields))
+    return Hyper(
+        *(jnp.asarray([getattr(h, f) for h in hypers], jnp.float32) for f in Hyper._fields)
+    )
 
 
 def member_keys(seed: int, numbers: list[int]) -> jax.Array:

@@ -19,8 +19,9 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
         return None
 
 
-def best_params_document(config: SweepConfig, study: optuna.Study, stage: str
-                         ) -> dict[str, Any] | None:
+def best_params_document(
+    config: SweepConfig, study: optuna.Study, stage: str
+) -> dict[str, Any] | None:
     trial = best_trial(study)
     if trial is None:
         return None
@@ -48,9 +49,18 @@ def write_results(config: SweepConfig, study: optuna.Study, stage: str) -> list[
         path = folder / "best_params.yaml"
         path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
         written.append(path)
-    frame = study.trials_dataframe(attrs=("number", "state", "value", "datetime_start",
-                                          "datetime_complete", "duration", "params",
-                                          "user_attrs"))
+    frame = study.trials_dataframe(
+        attrs=(
+            "number",
+            "state",
+            "value",
+            "datetime_start",
+            "datetime_complete",
+            "duration",
+            "params",
+            "user_attrs",
+        )
+    )
     frame = frame.drop(columns=[c for c in frame.columns if c == "user_attrs_config"])
     path = folder / "trials.csv"
     frame.to_csv(path, index=False)

@@ -18,38 +18,44 @@ from jaxsweep.summary import print_best
 IMPLEMENTED_STAGES = ("search",)
 
 
-def check_writable(folder: Path) -> None:
+def check_writable(folder: Path, where: str) -> None:
     """Refuse a results folder that cannot be created, without creating anything."""
     existing = folder
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError("results", f"cannot write to {folder} ({existing} is not a writable "
-                        "folder)")
+        raise UserError(where, f"cannot write to {folder} ({existing} is not a writable folder)")
 
 
 def run_sweep(config: SweepConfig, console: Console) -> None:
     missing = [s for s in config.stages if s not in IMPLEMENTED_STAGES]
     if missing:
-        raise UserError("stages", f"stage {missing[0]!r} is not available in this version "
-                        f"(available: {', '.join(IMPLEMENTED_STAGES)})")
-    check_writable(config.results_dir)
+        raise UserError(
+            config.where("stages"),
+            f"stage {missing[0]!r} is not available in this version "
+            f"(available: {', '.join(IMPLEMENTED_STAGES)})",
+        )
+    check_writable(config.results_dir, config.where("results"))
     prepared = sweep.prepare(config)
     enable_compilation_cache()
     study = sweep.create_study(config, config.study)
-    console.print(f"study [bold]{study.study_name}[/] in {mask(config.storage_url)}: "
-                  f"{prepared.dataset.name} ({prepared.dataset.task}), "
-                  f"population {config.population}, {config.epochs} epochs", highlight=False)
+    console.print(
+        f"study [bold]{study.study_name}[/] in {mask(config.storage_url)}: "
+        f"{prepared.dataset.name} ({prepared.dataset.task}), "
+        f"population {config.population}, {config.epochs} epochs",
+        highlight=False,
+    )
     with _progress_bar(console) as bar:
-        task = bar.add_task("trials", total=config.trials, best="–", rate="–")
+        task = bar.add_task("trials", total=config.trials, best="-", rate="-")
 
         def update(progress: sweep.Progress) -> None:
             import time
 
             elapsed = max(time.perf_counter() - progress.started, 1e-9)
-            best = "–" if progress.best is None else f"{progress.best:.4f}"
-            bar.update(task, completed=progress.done, best=best,
-                       rate=f"{progress.done / elapsed:.2f}")
+            best = "-" if progress.best is None else f"{progress.best:.4f}"
+            bar.update(
+                task, completed=progress.done, best=best, rate=f"{progress.done / elapsed:.2f}"
+            )
 
         sweep.run_search(prepared, study, update)
     written = write_results(config, study, "search")
@@ -60,9 +66,13 @@ def run_sweep(config: SweepConfig, console: Console) -> None:
 
 def _progress_bar(console: Console) -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("best {task.fields[best]}"), TextColumn("{task.fields[rate]} trials/s"),
-        TimeElapsedColumn(), console=console,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("best {task.fields[best]}"),
+        TextColumn("{task.fields[rate]} trials/s"),
+        TimeElapsedColumn(),
+        console=console,
     )
 
 
@@ -70,7 +80,6 @@ def enable_compilation_cache() -> None:
     """Reuse XLA compilations across runs: a second sweep on the same shapes starts at once."""
     import jax
 
-    folder = os.environ.get("JAXSWEEP_CACHE_DIR",
-                            str(Path.home() / ".cache" / "jaxsweep" / "xla"))
+    folder = os.environ.get("JAXSWEEP_CACHE_DIR", str(Path.home() / ".cache" / "jaxsweep" / "xla"))
     jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

@@ -56,11 +56,14 @@ class SearchSpace:
         """Suggest every active parameter; returns all values, fixed and defaulted included."""
         values: dict[str, Scalar] = {}
         for param in self.params:
-            if not all(values.get(key, RULES[key].default) in allowed
-                       for key, allowed in param.when.items()):
+            if not all(
+                values.get(key, RULES[key].default) in allowed
+                for key, allowed in param.when.items()
+            ):
                 continue
             values[param.name] = (
-                param.fixed if param.distribution is None
+                param.fixed
+                if param.distribution is None
                 else _suggest(trial, param.name, param.distribution)
             )
         return values
@@ -113,7 +116,9 @@ def load_space(path: str | Path, task: str) -> SearchSpace:
     seen: list[str] = []
     for name, entry in raw.items():
         if name not in RULES:
-            raise UserError(where, f"key {name!r}: unknown parameter (accepted: {', '.join(RULES)})")
+            raise UserError(
+                where, f"key {name!r}: unknown parameter (accepted: {', '.join(RULES)})"
+            )
         param = _parse_entry(where, str(name), entry, seen)
         seen.append(name)
         for value in _values_of(param):
@@ -137,8 +142,11 @@ def _parse_entry(where: str, name: str, entry: Any, earlier: list[str]) -> Param
         raise UserError(where, f"key {name!r}: {problem}")
     for key, allowed in (dist.when or {}).items():
         if key not in earlier:
-            raise UserError(where, f"key '{name}.when': {key!r} is not a parameter defined above "
-                            f"it (defined above: {', '.join(earlier) or 'none'})")
+            raise UserError(
+                where,
+                f"key '{name}.when': {key!r} is not a parameter defined above "
+                f"it (defined above: {', '.join(earlier) or 'none'})",
+            )
         if not allowed:
             raise UserError(where, f"key '{name}.when.{key}': empty list of values")
     return Param(name, distribution=dist)

@@ -18,12 +18,15 @@ def mask(url: str) -> str:
     return _PASSWORD.sub(r"\g<head>***\g<tail>", url)
 
 
-def check_url(url: str) -> None:
+def check_url(url: str, where: str = "storage") -> None:
     """Refuse a storage URL we cannot use, before anything is written."""
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme not in SCHEMES:
-        raise UserError("storage", f"unknown storage scheme in {mask(url)!r} (accepted: "
-                        "sqlite:///path.db, postgresql+psycopg2://user@host/db, mysql+pymysql://…)")
+        raise UserError(
+            where,
+            f"unknown storage scheme in {mask(url)!r} (accepted: "
+            "sqlite:///path.db, postgresql+psycopg2://user@host/db, mysql+pymysql://…)",
+        )
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -33,13 +36,14 @@ def sqlite_path(url: str) -> Path | None:
     return Path(url.removeprefix("sqlite:///"))
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    check_url(url)
+def open_storage(url: str, where: str = "storage") -> optuna.storages.BaseStorage:
+    check_url(url, where)
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return optuna.storages.RDBStorage(url)
     except Exception as exc:  # SQLAlchemy raises driver-specific errors
-        raise UserError("storage", f"cannot open {mask(url)}: "
-                        f"{mask(str(exc).splitlines()[0])}") from None
+        raise UserError(
+            where, f"cannot open {mask(url)}: {mask(str(exc).splitlines()[0])}"
+        ) from None

@@ -24,12 +24,18 @@ def resolved_document(prepared: Prepared) -> dict[str, Any]:
             "task": dataset.task,
             "features": dataset.n_features,
             "classes": len(dataset.classes) or None,
-            "rows": {"train": len(dataset.train.y), "val": len(dataset.val.y),
-                     "test": len(dataset.test.y)},
+            "rows": {
+                "train": len(dataset.train.y),
+                "val": len(dataset.val.y),
+                "test": len(dataset.test.y),
+            },
         },
         "search_space": {
-            p.name: (p.fixed if p.distribution is None
-                     else p.distribution.model_dump(mode="json", exclude_none=True))
+            p.name: (
+                p.fixed
+                if p.distribution is None
+                else p.distribution.model_dump(mode="json", exclude_defaults=True)
+            )
             for p in prepared.space.params
         },
     }
@@ -40,8 +46,10 @@ def print_best(console: Console, document: dict[str, Any] | None) -> None:
     if document is None:
         console.print("no trial completed", style="yellow")
         return
-    table = Table(title=f"best trial #{document['trial']}: {document['metric']} = "
-                  f"{document['value']:.4f}", show_header=True)
+    table = Table(
+        title=f"best trial #{document['trial']}: {document['metric']} = {document['value']:.4f}",
+        show_header=True,
+    )
     table.add_column("param")
     table.add_column("value")
     for name, value in document["params"].items():

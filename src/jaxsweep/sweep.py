@@ -51,29 +51,44 @@ class Progress:
 
 def prepare(config: SweepConfig) -> Prepared:
     """Every check that can refuse the sweep, before a storage or results folder is created."""
-    check_url(config.storage_url)
-    dataset = load_dataset(config.data, config.seed)
+    check_url(config.storage_url, config.where("storage"))
+    dataset = load_dataset(config.data, config.seed, config.where("data.source"))
     accepted = metric_names(dataset.task)
     if config.metric.name not in accepted:
-        raise UserError("metric.name", f"{config.metric.name!r} does not fit a {dataset.task} "
-                        f"task (accepted: {', '.join(accepted)})")
+        raise UserError(
+            config.where("metric.name"),
+            f"{config.metric.name!r} does not fit a {dataset.task} "
+            f"task (accepted: {', '.join(accepted)})",
+        )
     space = load_space(config.search_space, dataset.task)
-    settings = Settings(config.metric.name, config.metric.resolved_direction == "maximize",
-                        config.early_stopping.patience, config.early_stopping.min_delta)
+    settings = Settings(
+        config.metric.name,
+        config.metric.resolved_direction == "maximize",
+        config.early_stopping.patience,
+        config.early_stopping.min_delta,
+    )
     return Prepared(config, dataset, space, settings)
 
 
 def create_study(config: SweepConfig, name: str) -> optuna.Study:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(config.storage_url)
+    storage = open_storage(config.storage_url, config.where("storage"))
     direction = config.metric.resolved_direction
-    study = optuna.create_study(study_name=name, storage=storage, sampler=make_sampler(config),
-                                pruner=make_pruner(config), direction=direction,
-                                load_if_exists=True)
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        sampler=make_sampler(config),
+        pruner=make_pruner(config),
+        direction=direction,
+        load_if_exists=True,
+    )
     if study.direction.name.lower() != direction:
-        raise UserError("metric.direction", f"study {name!r} already exists with direction "
-                        f"{study.direction.name.lower()}, not {direction}")
+        raise UserError(
+            config.where("metric.direction"),
+            f"study {name!r} already exists with direction "
+            f"{study.direction.name.lower()}, not {direction}",
+        )
     study.set_user_attr("metric", config.metric.name)
     return study
 
@@ -83,25 +98,36 @@ def make_sampler(config: SweepConfig) -> optuna.samplers.BaseSampler:
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if kind == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=config.sampler.n_startup_trials)
+        return optuna.samplers.CmaEsSampler(
+            seed=seed, n_startup_trials=config.sampler.n_startup_trials
+        )
     # constant_liar: trials asked but not yet told count as bad guesses, so one population's
     # proposals spread out instead of piling onto the same point.
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=config.sampler.n_startup_trials,
-                                      multivariate=True, group=True, constant_liar=True)
+    return optuna.samplers.TPESampler(
+        seed=seed,
+        n_startup_trials=config.sampler.n_startup_trials,
+        multivariate=True,
+        group=True,
+        constant_liar=True,
+    )
 
 
 def make_pruner(config: SweepConfig) -> optuna.pruners.BasePruner:
     p = config.pruner
     if p.type == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=p.n_startup_trials,
-                                           n_warmup_steps=p.n_warmup_steps)
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=p.n_startup_trials, n_warmup_steps=p.n_warmup_steps
+        )
     if p.type == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=p.min_resource,
-                                                      reduction_factor=p.reduction_factor)
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=p.min_resource, reduction_factor=p.reduction_factor
+        )
     if p.type == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=p.min_resource,
-                                              max_resource=config.epochs,
-                                              reduction_factor=p.reduction_factor)
+        return optuna.pruners.HyperbandPruner(
+            min_resource=p.min_resource,
+            max_resource=config.epochs,
+            reduction_factor=p.reduction_factor,
+        )
     return optuna.pruners.NopPruner()
 
 
@@ -109,12 +135,16 @@ def finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def run_search(prepared: Prepared, study: optuna.Study,
-               on_progress: Callable[[Progress], None] = lambda _: None) -> None:
+def run_search(
+    prepared: Prepared,
+    study: optuna.Study,
+    on_progress: Callable[[Progress], None] = lambda _: None,
+) -> None:
     """Ask populations of trials until the budget of finished trials is reached."""
     config, dataset = prepared.config, prepared.dataset
-    data = Data(*(jnp.asarray(a) for a in (dataset.train.X, dataset.train.y,
-                                           dataset.val.X, dataset.val.y)))
+    data = Data(
+        *(jnp.asarray(a) for a in (dataset.train.X, dataset.train.y, dataset.val.X, dataset.val.y))
+    )
     progress = Progress(finished_trials(study), config.trials, _best(study), time.perf_counter())
     on_progress(progress)
     while (remaining := config.trials - finished_trials(study)) > 0:
@@ -131,17 +161,24 @@ def run_search(prepared: Prepared, study: optuna.Study,
             on_progress(progress)
 
 
-def train_group(prepared: Prepared, study: optuna.Study, cohort: Cohort,
-                group: list[tuple[optuna.Trial, Member]], data: Data) -> None:
+def train_group(
+    prepared: Prepared,
+    study: optuna.Study,
+    cohort: Cohort,
+    group: list[tuple[optuna.Trial, Member]],
+    data: Data,
+) -> None:
     """Train one cohort's members together, reporting each epoch and pruning as Optuna says."""
     config, settings = prepared.config, prepared.settings
     trainer = population_trainer(cohort, settings)
     # Pad with copies of the last member so that only a few population sizes ever compile.
     padded = [m for _, m in group] + [group[-1][1]] * (padded_size(len(group)) - len(group))
-    hyper = stack_hypers([hyper_of(m.config, prepared.dataset.train.y, cohort.task)
-                          for m in padded])
-    state = trainer.init(member_keys(config.seed, [m.number for m in padded]), hyper,
-                         data.X_train[:1])
+    hyper = stack_hypers(
+        [hyper_of(m.config, prepared.dataset.train.y, cohort.task) for m in padded]
+    )
+    state = trainer.init(
+        member_keys(config.seed, [m.number for m in padded]), hyper, data.X_train[:1]
+    )
     pruning = config.pruner.type != "none"
     chunk = 1 if pruning else config.epochs  # report every epoch when a pruner may act on it
     pruned: set[int] = set()
@@ -163,8 +200,13 @@ def train_group(prepared: Prepared, study: optuna.Study, cohort: Cohort,
     _tell(study, group, jax.device_get(state), settings, pruned)
 
 
-def _tell(study: optuna.Study, group: list[tuple[optuna.Trial, Member]], state: object,
-          settings: Settings, pruned: set[int]) -> None:
+def _tell(
+    study: optuna.Study,
+    group: list[tuple[optuna.Trial, Member]],
+    state: object,
+    settings: Settings,
+    pruned: set[int],
+) -> None:
     sign = 1.0 if settings.maximize else -1.0
     for i, (trial, _) in enumerate(group):
         trial.set_user_attr("epochs", int(state.epoch[i]))  # type: ignore[attr-defined]

@@ -108,25 +108,47 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         params, batch_stats = variables["params"], variables.get("batch_stats", {})
         opt_state = make_optimizer(cohort, hyper).init(params)
         zero = jnp.zeros((), jnp.int32)
-        return MemberState(params, batch_stats, opt_state, key, zero, params, batch_stats,
-                           jnp.array(-jnp.inf, jnp.float32), zero, zero,
-                           jnp.array(False), jnp.array(False))
+        return MemberState(
+            params,
+            batch_stats,
+            opt_state,
+            key,
+            zero,
+            params,
+            batch_stats,
+            jnp.array(-jnp.inf, jnp.float32),
+            zero,
+            zero,
+            jnp.array(False),
+            jnp.array(False),
+        )
 
-    def loss_fn(params: Any, batch_stats: Any, x: jax.Array, y: jax.Array, key: jax.Array,
-                hyper: Hyper) -> tuple[jax.Array, Any]:
+    def loss_fn(
+        params: Any, batch_stats: Any, x: jax.Array, y: jax.Array, key: jax.Array, hyper: Hyper
+    ) -> tuple[jax.Array, Any]:
         output, updates = model.apply(
-            {"params": params, "batch_stats": batch_stats}, x, hyper.dropout, train=True,
-            rngs={"dropout": key}, mutable=["batch_stats"])
+            {"params": params, "batch_stats": batch_stats},
+            x,
+            hyper.dropout,
+            train=True,
+            rngs={"dropout": key},
+            mutable=["batch_stats"],
+        )
         loss = losses.loss_value(cohort.loss, output, y, cohort.output_activation)
         return loss, updates.get("batch_stats", batch_stats)
 
     def evaluate(params: Any, batch_stats: Any, hyper: Hyper, data: Data) -> dict[str, jax.Array]:
-        output = model.apply({"params": params, "batch_stats": batch_stats}, data.X_val,
-                             hyper.dropout, train=False)
-        result = {"loss": losses.loss_value(cohort.loss, output, scaled_target(data.y_val, hyper),
-                                            cohort.output_activation)}
-        prediction = losses.predict(output, cohort.task, cohort.output_activation,
-                                    hyper.target_shift, hyper.target_scale)
+        output = model.apply(
+            {"params": params, "batch_stats": batch_stats}, data.X_val, hyper.dropout, train=False
+        )
+        result = {
+            "loss": losses.loss_value(
+                cohort.loss, output, scaled_target(data.y_val, hyper), cohort.output_activation
+            )
+        }
+        prediction = losses.predict(
+            output, cohort.task, cohort.output_activation, hyper.target_shift, hyper.target_scale
+        )
         return result | losses.metrics(prediction, data.y_val, cohort.task)
 
     def train_epoch(state: MemberState, hyper: Hyper, data: Data) -> tuple[Any, ...]:
@@ -142,7 +164,8 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
             params, batch_stats, opt_state, key = carry
             key, step_key = jax.random.split(key)
             (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-                params, batch_stats, data.X_train[rows], y_train[rows], step_key, hyper)
+                params, batch_stats, data.X_train[rows], y_train[rows], step_key, hyper
+            )
             updates, opt_state = tx.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), batch_stats, opt_state, key), loss
 
@@ -150,8 +173,9 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         (params, batch_stats, opt_state, key), step_losses = jax.lax.scan(step, carry, order)
         return params, batch_stats, opt_state, key, step_losses
 
-    def one_epoch(state: MemberState, hyper: Hyper, data: Data
-                  ) -> tuple[MemberState, dict[str, jax.Array]]:
+    def one_epoch(
+        state: MemberState, hyper: Hyper, data: Data
+    ) -> tuple[MemberState, dict[str, jax.Array]]:
         params, batch_stats, opt_state, key, step_losses = train_epoch(state, hyper, data)
         metrics = evaluate(params, batch_stats, hyper, data)
         diverged = ~jnp.isfinite(metrics["loss"]) | ~jnp.all(jnp.isfinite(step_losses))
@@ -161,12 +185,19 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         patience_out = (settings.patience is not None) & (bad_epochs >= (settings.patience or 0))
         keep_best = functools.partial(jnp.where, improved)
         new = MemberState(
-            params, batch_stats, opt_state, key, state.epoch + 1,
+            params,
+            batch_stats,
+            opt_state,
+            key,
+            state.epoch + 1,
             jax.tree.map(keep_best, params, state.best_params),
             jax.tree.map(keep_best, batch_stats, state.best_batch_stats),
             jnp.where(improved, score, state.best_score),
             jnp.where(improved, state.epoch + 1, state.best_epoch),
-            bad_epochs, diverged | patience_out, diverged)
+            bad_epochs,
+            diverged | patience_out,
+            diverged,
+        )
         # A stopped member keeps its state: its slot still computes, but nothing changes.
         trained = ~state.stopped
         state = jax.tree.map(functools.partial(jnp.where, state.stopped), state, new)
@@ -175,19 +206,19 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
             history["step_losses"] = step_losses
         return state, history
 
-    def run(state: MemberState, hyper: Hyper, data: Data, n_epochs: int
-            ) -> tuple[MemberState, dict[str, jax.Array]]:
+    def run(
+        state: MemberState, hyper: Hyper, data: Data, n_epochs: int
+    ) -> tuple[MemberState, dict[str, jax.Array]]:
         """Train ``n_epochs`` more epochs; the history has one entry per epoch."""
         return jax.lax.scan(lambda s, _: one_epoch(s, hyper, data), state, None, length=n_epochs)
 
     return Trainer(init, run)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def population_trainer(cohort: Cohort, settings: Settings) -> Trainer:
     """The vmapped, jitted trainer for a cohort; cached so a cohort compiles once per shape."""
     trainer = make_trainer(cohort, settings)
     init = jax.jit(jax.vmap(trainer.init, in_axes=(0, 0, None)))
     run = jax.jit(jax.vmap(trainer.run, in_axes=(0, 0, None, None)), static_argnums=3)
     return Trainer(init, run)
-

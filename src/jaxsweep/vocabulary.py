@@ -8,8 +8,13 @@ from typing import Any, Literal
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "rrelu", "prelu")
 INITIALIZERS = (
-    "auto", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform",
-    "glorot_normal", "glorot_uniform",
+    "auto",
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "glorot_normal",
+    "glorot_uniform",
 )
 OPTIMIZERS = ("sgd", "adam", "nadam", "rmsprop", "adamax")
 REGRESSION_LOSSES = ("mse", "mae", "huber")
@@ -53,13 +58,25 @@ TINY = 1e-12
 RULES: dict[str, Rule] = {
     "n_layers": Rule("int", 2, 1, 16, help="hidden layers"),
     "units": Rule("int", 64, 1, 4096, help="units of the first hidden layer"),
-    "width_shape": Rule("categorical", "constant", choices=WIDTH_SHAPES,
-                        help="constant: every layer has `units`; funnel: widths shrink linearly"),
+    "width_shape": Rule(
+        "categorical",
+        "constant",
+        choices=WIDTH_SHAPES,
+        help="constant: every layer has `units`; funnel: widths shrink linearly",
+    ),
     "activation": Rule("categorical", "relu", choices=ACTIVATIONS, help="hidden activation"),
-    "initializer": Rule("categorical", "auto", choices=INITIALIZERS,
-                        help="auto pairs it with the activation (He, LeCun or Glorot)"),
-    "init_distribution": Rule("categorical", "normal", choices=("normal", "uniform"),
-                              help="flavour of the paired initializer when initializer is auto"),
+    "initializer": Rule(
+        "categorical",
+        "auto",
+        choices=INITIALIZERS,
+        help="auto pairs it with the activation (He, LeCun or Glorot)",
+    ),
+    "init_distribution": Rule(
+        "categorical",
+        "normal",
+        choices=("normal", "uniform"),
+        help="flavour of the paired initializer when initializer is auto",
+    ),
     "batch_norm": Rule("categorical", False, choices=(False, True), help="batch norm per layer"),
     "use_dropout": _switch("switch for `dropout`; off means no dropout"),
     "dropout": Rule("float", 0.0, 0.0, 0.9, help="dropout rate (alpha dropout with selu)"),
@@ -70,19 +87,32 @@ RULES: dict[str, Rule] = {
     "batch_size": Rule("int", 32, 1, 65536),
     "clipping": _switch("switch for `clip_norm`; off means no clipping"),
     "clip_norm": Rule("float", math.inf, TINY, 1e6, help="clip gradients by global norm"),
-    "loss": Rule("categorical", "auto", choices=("auto", *REGRESSION_LOSSES),
-                 help="regression only (auto: mse); classification uses cross-entropy"),
-    "output_activation": Rule("categorical", "auto", choices=("auto", *REGRESSION_OUTPUTS),
-                              help="regression only (auto: linear); classification uses "
-                              "softmax or sigmoid"),
+    "loss": Rule(
+        "categorical",
+        "auto",
+        choices=("auto", *REGRESSION_LOSSES),
+        help="regression only (auto: mse); classification uses cross-entropy",
+    ),
+    "output_activation": Rule(
+        "categorical",
+        "auto",
+        choices=("auto", *REGRESSION_OUTPUTS),
+        help="regression only (auto: linear); classification uses softmax or sigmoid",
+    ),
 }
 # Ignored (not sampled) for classification, so one space file serves every task.
 REGRESSION_ONLY = ("loss", "output_activation")
 
 _INIT_FOR_ACTIVATION = {
-    "relu": "he", "leaky_relu": "he", "rrelu": "he", "prelu": "he", "gelu": "he",
-    "selu": "lecun", "elu": "lecun",
-    "sigmoid": "glorot", "tanh": "glorot",
+    "relu": "he",
+    "leaky_relu": "he",
+    "rrelu": "he",
+    "prelu": "he",
+    "gelu": "he",
+    "selu": "lecun",
+    "elu": "lecun",
+    "sigmoid": "glorot",
+    "tanh": "glorot",
 }
 
 

@@ -1,0 +1,65 @@
+"""Shared fixtures: tiny real datasets, sweep files written to tmp, and the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jaxsweep.config import DataConfig
+from jaxsweep.data import Dataset, load_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL_SPACE = REPO / "search_spaces" / "small.yaml"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One XLA cache for the session's CLI subprocesses, kept out of the user's home."""
+    folder = tmp_path_factory.mktemp("xla-cache")
+    os.environ["JAXSWEEP_CACHE_DIR"] = str(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def iris() -> Dataset:
+    return load_dataset(DataConfig(source="iris"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def diabetes() -> Dataset:
+    return load_dataset(DataConfig(source="diabetes"), seed=0)
+
+
+def write_yaml(path: Path, document: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def tiny_sweep(folder: Path, **changes: object) -> Path:
+    """A sweep on iris that finishes in seconds; ``changes`` replace top-level keys."""
+    document = {
+        "study": "tiny",
+        "data": {"source": "iris"},
+        "search_space": str(SMALL_SPACE),
+        "population": 4,
+        "trials": 8,
+        "epochs": 3,
+        "early_stopping": {"patience": 2},
+        "pruner": {"type": "none"},
+        "results": str(folder / "results"),
+    } | changes
+    return write_yaml(folder / "sweep.yaml", document)
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The real ``jaxsweep`` command in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "jaxsweep", *args], capture_output=True, text=True,
+        cwd=cwd, timeout=300, check=False,
+    )
