@@ -60,6 +60,10 @@ def tiny_sweep(folder: Path, **changes: object) -> Path:
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """The real ``jaxsweep`` command in a subprocess."""
     return subprocess.run(
-        [sys.executable, "-m", "jaxsweep", *args], capture_output=True, text=True,
-        cwd=cwd, timeout=300, check=False,
+        [sys.executable, "-m", "jaxsweep", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        check=False,
     )

@@ -18,16 +18,20 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 @pytest.fixture(scope="module")
-def finished_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+def finished_sweep(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess]:
     folder = tmp_path_factory.mktemp("sweep")
-    sweep = tiny_sweep(folder, pruner={"type": "median", "n_startup_trials": 2,
-                                       "n_warmup_steps": 1})
+    sweep = tiny_sweep(
+        folder, pruner={"type": "median", "n_startup_trials": 2, "n_warmup_steps": 1}
+    )
     return folder, run_cli("run", str(sweep))
 
 
 def load(folder: Path) -> optuna.Study:
-    return optuna.load_study(study_name="tiny",
-                             storage=f"sqlite:///{folder / 'results' / 'tiny' / 'study.db'}")
+    return optuna.load_study(
+        study_name="tiny", storage=f"sqlite:///{folder / 'results' / 'tiny' / 'study.db'}"
+    )
 
 
 def test_run_fills_the_study_and_writes_the_best_params(finished_sweep) -> None:
@@ -63,8 +67,12 @@ def test_the_stock_optuna_command_reads_the_study(finished_sweep) -> None:
     folder, _ = finished_sweep
     optuna_cli = shutil.which("optuna") or str(Path(__import__("sys").executable).parent / "optuna")
     storage = f"sqlite:///{folder / 'results' / 'tiny' / 'study.db'}"
-    result = subprocess.run([optuna_cli, "best-trial", "--study-name", "tiny", "--storage",
-                             storage, "-f", "json"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [optuna_cli, "best-trial", "--study-name", "tiny", "--storage", storage, "-f", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(result.stdout)["number"] == load(folder).best_trial.number
 
 
@@ -84,15 +92,19 @@ def test_validate_prints_the_resolved_config_and_writes_nothing(tmp_path: Path) 
     assert not (tmp_path / "results").exists()
 
 
-@pytest.mark.parametrize(("change", "args", "expected"), [
-    ({"epochs": "many"}, [], "key 'epochs'"),
-    ({"data": {"source": "nowhere.csv"}}, [], "not found"),
-    ({}, ["--population", "0"], "--population: key 'population'"),
-    ({}, ["--storage", "redis://localhost"], "unknown storage scheme"),
-    ({"metric": {"name": "rmse"}}, [], "'rmse' does not fit a multiclass task"),
-])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, change: dict,
-                                                         args: list[str], expected: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "args", "expected"),
+    [
+        ({"epochs": "many"}, [], "key 'epochs'"),
+        ({"data": {"source": "nowhere.csv"}}, [], "not found"),
+        ({}, ["--population", "0"], "--population: key 'population'"),
+        ({}, ["--storage", "redis://localhost"], "unknown storage scheme"),
+        ({"metric": {"name": "rmse"}}, [], "'rmse' does not fit a multiclass task"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    tmp_path: Path, change: dict, args: list[str], expected: str
+) -> None:
     result = run_cli("run", str(tiny_sweep(tmp_path, **change)), *args)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and expected in result.stderr

@@ -10,8 +10,12 @@ from tests.conftest import REPO, tiny_sweep, write_yaml
 
 
 def test_defaults_fill_in_and_storage_lives_in_the_results_folder(tmp_path: Path) -> None:
-    config = load_sweep(write_yaml(tmp_path / "s.yaml", {
-        "study": "demo", "data": {"source": "iris"}, "search_space": "space.yaml"}))
+    config = load_sweep(
+        write_yaml(
+            tmp_path / "s.yaml",
+            {"study": "demo", "data": {"source": "iris"}, "search_space": "space.yaml"},
+        )
+    )
     assert config.storage_url == "sqlite:///results/demo/study.db"
     assert config.metric.resolved_direction == "maximize"
     assert config.stages == ("search",)
@@ -29,16 +33,20 @@ def test_overrides_replace_file_values(tmp_path: Path) -> None:
     assert (config.trials, config.population, config.seed) == (3, 4, 7)
 
 
-@pytest.mark.parametrize(("change", "expected"), [
-    ({"populaton": 4}, "key 'populaton': unknown key"),
-    ({"data": {"source": "iris", "val_fractoin": 0.1}}, "key 'data.val_fractoin': unknown key"),
-    ({"epochs": -1}, "key 'epochs'"),
-    ({"pruner": {"type": "sometimes"}}, "key 'pruner.type'"),
-    ({"stages": ["search", "warmup"]}, "key 'stages.1'"),
-    ({"data": {"source": "iris", "val_fraction": 0.6, "test_fraction": 0.5}}, "below 1"),
-])
-def test_bad_keys_and_values_name_the_file_and_key(tmp_path: Path, change: dict, expected: str
-                                                   ) -> None:
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"populaton": 4}, "key 'populaton': unknown key"),
+        ({"data": {"source": "iris", "val_fractoin": 0.1}}, "key 'data.val_fractoin': unknown key"),
+        ({"epochs": -1}, "key 'epochs'"),
+        ({"pruner": {"type": "sometimes"}}, "key 'pruner.type'"),
+        ({"stages": ["search", "warmup"]}, "key 'stages.1'"),
+        ({"data": {"source": "iris", "val_fraction": 0.6, "test_fraction": 0.5}}, "below 1"),
+    ],
+)
+def test_bad_keys_and_values_name_the_file_and_key(
+    tmp_path: Path, change: dict, expected: str
+) -> None:
     path = tiny_sweep(tmp_path, **change)
     with pytest.raises(UserError) as info:
         load_sweep(path)

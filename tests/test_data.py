@@ -10,8 +10,13 @@ from jaxsweep.config import DataConfig
 from jaxsweep.data import BUILTINS, load_dataset
 from jaxsweep.errors import UserError
 
-EXPECTED_TASKS = {"digits": "multiclass", "iris": "multiclass", "wine": "multiclass",
-                  "breast_cancer": "binary", "diabetes": "regression"}
+EXPECTED_TASKS = {
+    "digits": "multiclass",
+    "iris": "multiclass",
+    "wine": "multiclass",
+    "breast_cancer": "binary",
+    "diabetes": "regression",
+}
 
 
 @pytest.mark.parametrize("name", BUILTINS)
@@ -37,8 +42,9 @@ def test_the_split_is_seeded() -> None:
 
 def frame(rows: int = 60) -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    return pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows),
-                         "target": rng.integers(0, 3, rows)})
+    return pd.DataFrame(
+        {"a": rng.normal(size=rows), "b": rng.normal(size=rows), "target": rng.integers(0, 3, rows)}
+    )
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npz"])
@@ -58,20 +64,22 @@ def test_string_labels_and_regression_targets(tmp_path: Path) -> None:
     table = frame()
     table["target"] = np.where(table["a"] > 0, "yes", "no")
     table.to_csv(tmp_path / "binary.csv", index=False)
-    assert load_dataset(DataConfig(source=str(tmp_path / "binary.csv")), 0).classes == ("no",
-                                                                                        "yes")
+    assert load_dataset(DataConfig(source=str(tmp_path / "binary.csv")), 0).classes == ("no", "yes")
     table["target"] = table["a"] * 3.7 + 0.1
     table.to_csv(tmp_path / "reg.csv", index=False)
     assert load_dataset(DataConfig(source=str(tmp_path / "reg.csv")), 0).task == "regression"
 
 
-@pytest.mark.parametrize(("mutate", "expected"), [
-    (lambda t: t.assign(a=np.where(t.index == 3, np.nan, t["a"])), "missing or infinite"),
-    (lambda t: t.assign(c="text"), "column 'c' is not numeric"),
-    (lambda t: t.assign(target=1), "single class"),
-    (lambda t: t.drop(columns=["target"]), "no column 'target'"),
-    (lambda t: t.head(3), "too few to split"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda t: t.assign(a=np.where(t.index == 3, np.nan, t["a"])), "missing or infinite"),
+        (lambda t: t.assign(c="text"), "column 'c' is not numeric"),
+        (lambda t: t.assign(target=1), "single class"),
+        (lambda t: t.drop(columns=["target"]), "no column 'target'"),
+        (lambda t: t.head(3), "too few to split"),
+    ],
+)
 def test_bad_data_files_are_user_errors(tmp_path: Path, mutate, expected: str) -> None:
     path = tmp_path / "data.csv"
     mutate(frame()).to_csv(path, index=False)

@@ -19,8 +19,12 @@ def test_rrelu_is_random_in_training_and_uses_the_mean_slope_in_evaluation() -> 
     model, variables, x = build("rrelu")
     evaluate = model.apply(variables, x, jnp.float32(0.0), train=False)
     np.testing.assert_array_equal(evaluate, model.apply(variables, x, 0.0, train=False))
-    train = [model.apply(variables, x, jnp.float32(0.0), train=True,
-                         rngs={"dropout": jax.random.PRNGKey(s)}) for s in (1, 2)]
+    train = [
+        model.apply(
+            variables, x, jnp.float32(0.0), train=True, rngs={"dropout": jax.random.PRNGKey(s)}
+        )
+        for s in (1, 2)
+    ]
     assert not np.allclose(train[0], train[1])
     assert 0 < RRELU_LOWER < (RRELU_LOWER + RRELU_UPPER) / 2 < RRELU_UPPER < 1
 
@@ -33,8 +37,9 @@ def test_prelu_learns_one_slope_per_layer() -> None:
 
 def test_layer_widths_follow_the_structure() -> None:
     _, variables, _ = build("relu", widths=(100, 75, 50, 25))
-    kernels = [v.shape for k, v in jax.tree_util.tree_leaves_with_path(variables)
-               if "kernel" in str(k)]
+    kernels = [
+        v.shape for k, v in jax.tree_util.tree_leaves_with_path(variables) if "kernel" in str(k)
+    ]
     assert kernels == [(4, 100), (100, 75), (75, 50), (50, 25), (25, 3)]
 
 
@@ -42,8 +47,9 @@ def test_dropout_is_never_applied_to_the_output_layer() -> None:
     # With rate 0.99 nearly every hidden unit is dropped; an output-layer dropout would also
     # zero most outputs, so outputs equal to the bias alone show only hidden units were dropped.
     model, variables, x = build("relu", "standard", widths=(8,))
-    out = model.apply(variables, x, jnp.float32(0.999999), train=True,
-                      rngs={"dropout": jax.random.PRNGKey(3)})
+    out = model.apply(
+        variables, x, jnp.float32(0.999999), train=True, rngs={"dropout": jax.random.PRNGKey(3)}
+    )
     bias = variables["params"]["Dense_1"]["bias"]
     np.testing.assert_allclose(out, np.broadcast_to(bias, out.shape), atol=1e-5)
 

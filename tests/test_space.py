@@ -69,33 +69,46 @@ def test_task_sets_output_and_loss() -> None:
     multi, binary = resolve({}, "multiclass", 3), resolve({}, "binary", 1)
     assert (multi.model.output_activation, multi.train.loss) == ("softmax", "cross_entropy")
     assert (binary.model.output_activation, binary.train.loss) == (
-        "sigmoid", "binary_cross_entropy")
-    assert resolve({"width_shape": "funnel", "units": 100, "n_layers": 4}, "binary",
-                   1).model.widths == (100, 75, 50, 25)
+        "sigmoid",
+        "binary_cross_entropy",
+    )
+    assert resolve(
+        {"width_shape": "funnel", "units": 100, "n_layers": 4}, "binary", 1
+    ).model.widths == (100, 75, 50, 25)
 
 
 def test_a_plain_scalar_fixes_a_value(tmp_path: Path) -> None:
-    path = write_yaml(tmp_path / "s.yaml", {"activation": "tanh", "units": {
-        "type": "int", "low": 4, "high": 8}})
+    path = write_yaml(
+        tmp_path / "s.yaml", {"activation": "tanh", "units": {"type": "int", "low": 4, "high": 8}}
+    )
     values = sample(path, "multiclass", n=3)
     assert all(v["activation"] == "tanh" and 4 <= v["units"] <= 8 for v in values)
 
 
-@pytest.mark.parametrize(("entry", "expected"), [
-    ({"units": {"type": "int", "low": 10, "high": 5}}, "low 10.0 is above high 5.0"),
-    ({"learning_rate": {"type": "float", "low": 0.0, "high": 1, "log": True}}, "log scale"),
-    ({"activation": {"type": "categorical", "choices": []}}, "non-empty 'choices'"),
-    ({"activation": {"type": "categorical", "choices": ["relu", "relux"]}}, "'relux' not accepted"),
-    ({"optimizer": "adagrad"}, "'adagrad' not accepted"),
-    ({"units": {"type": "int", "low": 1, "high": 100, "when": {"depth": [2]}}},
-     "'depth' is not a parameter defined above"),
-    ({"width": 3}, "key 'width': unknown parameter"),
-    ({"units": {"type": "int", "low": 1, "hihg": 100}}, "key 'units.hihg': unknown key"),
-    ({"dropout": {"type": "float", "low": 0.1, "high": 1.5}}, "accepted: 0.0 to 0.9"),
-    ({"batch_size": {"type": "int", "low": 2.5, "high": 8}}, "expected an integer"),
-])
-def test_bad_space_entries_name_the_file_key_and_value(tmp_path: Path, entry: dict,
-                                                       expected: str) -> None:
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ({"units": {"type": "int", "low": 10, "high": 5}}, "low 10.0 is above high 5.0"),
+        ({"learning_rate": {"type": "float", "low": 0.0, "high": 1, "log": True}}, "log scale"),
+        ({"activation": {"type": "categorical", "choices": []}}, "non-empty 'choices'"),
+        (
+            {"activation": {"type": "categorical", "choices": ["relu", "relux"]}},
+            "'relux' not accepted",
+        ),
+        ({"optimizer": "adagrad"}, "'adagrad' not accepted"),
+        (
+            {"units": {"type": "int", "low": 1, "high": 100, "when": {"depth": [2]}}},
+            "'depth' is not a parameter defined above",
+        ),
+        ({"width": 3}, "key 'width': unknown parameter"),
+        ({"units": {"type": "int", "low": 1, "hihg": 100}}, "key 'units.hihg': unknown key"),
+        ({"dropout": {"type": "float", "low": 0.1, "high": 1.5}}, "accepted: 0.0 to 0.9"),
+        ({"batch_size": {"type": "int", "low": 2.5, "high": 8}}, "expected an integer"),
+    ],
+)
+def test_bad_space_entries_name_the_file_key_and_value(
+    tmp_path: Path, entry: dict, expected: str
+) -> None:
     path = write_yaml(tmp_path / "space.yaml", entry)
     with pytest.raises(UserError) as info:
         load_space(path, "multiclass")

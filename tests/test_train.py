@@ -22,8 +22,9 @@ SETTINGS = Settings("accuracy", maximize=True, patience=None, min_delta=0.0, rec
 
 
 def as_data(dataset: Dataset) -> Data:
-    return Data(*(jnp.asarray(a) for a in (dataset.train.X, dataset.train.y, dataset.val.X,
-                                           dataset.val.y)))
+    return Data(
+        *(jnp.asarray(a) for a in (dataset.train.X, dataset.train.y, dataset.val.X, dataset.val.y))
+    )
 
 
 def population(dataset: Dataset, configs: list[MemberConfig], settings: Settings = SETTINGS):
@@ -34,10 +35,18 @@ def population(dataset: Dataset, configs: list[MemberConfig], settings: Settings
 
 
 def test_a_population_member_trains_like_the_same_config_alone(iris: Dataset) -> None:
-    base = {"n_layers": 2, "units": 16, "activation": "rrelu", "batch_norm": True,
-            "use_dropout": True, "batch_size": 16}
-    configs = [resolve(base | {"learning_rate": lr, "dropout": p}, iris.task, 3)
-               for lr, p in [(1e-3, 0.1), (3e-3, 0.3), (1e-2, 0.2), (2e-3, 0.5)]]
+    base = {
+        "n_layers": 2,
+        "units": 16,
+        "activation": "rrelu",
+        "batch_norm": True,
+        "use_dropout": True,
+        "batch_size": 16,
+    }
+    configs = [
+        resolve(base | {"learning_rate": lr, "dropout": p}, iris.task, 3)
+        for lr, p in [(1e-3, 0.1), (3e-3, 0.3), (1e-2, 0.2), (2e-3, 0.5)]
+    ]
     cohort, hyper, keys = population(iris, configs)
     data = as_data(iris)
     vmapped = population_trainer(cohort, SETTINGS)
@@ -52,29 +61,54 @@ def test_a_population_member_trains_like_the_same_config_alone(iris: Dataset) ->
         member_hyper = jax.tree.map(lambda a, i=i: a[i], hyper)
         state = alone.init(keys[i], member_hyper, data.X_train[:1])
         state, first = run_alone(state, member_hyper, data, 1)
-        np.testing.assert_allclose(first["step_losses"], pop_first["step_losses"][i],
-                                   rtol=STEP_RTOL, atol=STEP_ATOL)
+        np.testing.assert_allclose(
+            first["step_losses"], pop_first["step_losses"][i], rtol=STEP_RTOL, atol=STEP_ATOL
+        )
         for _ in range(14):
             state, last = run_alone(state, member_hyper, data, 1)
-        assert abs(float(last["accuracy"][-1]) - float(pop_last["accuracy"][i, -1])
-                   ) <= FINAL_ACCURACY_TOL
+        assert (
+            abs(float(last["accuracy"][-1]) - float(pop_last["accuracy"][i, -1]))
+            <= FINAL_ACCURACY_TOL
+        )
 
 
 def zipped_configs() -> list[tuple[str, dict]]:
     """Every activation, initializer, optimizer and loss at least once, in few programs."""
-    activations = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "rrelu",
-                   "prelu"]
-    initializers = ["he_normal", "he_uniform", "lecun_normal", "lecun_uniform", "glorot_normal",
-                    "glorot_uniform"]
+    activations = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "rrelu", "prelu"]
+    initializers = [
+        "he_normal",
+        "he_uniform",
+        "lecun_normal",
+        "lecun_uniform",
+        "glorot_normal",
+        "glorot_uniform",
+    ]
     optimizers = ["sgd", "adam", "nadam", "rmsprop", "adamax"]
     cases = []
     for i, activation in enumerate(activations):
-        cases.append(("iris", {"activation": activation, "initializer": initializers[i % 6],
-                               "optimizer": optimizers[i % 5], "n_layers": 1 + i % 3,
-                               "use_dropout": True, "dropout": 0.2, "batch_norm": i % 2 == 0,
-                               "clipping": True, "clip_norm": 1.0, "nesterov": i % 2 == 1}))
-    for loss, output in [("mse", "linear"), ("mae", "tanh"), ("huber", "sigmoid"),
-                         ("mse", "softplus")]:
+        cases.append(
+            (
+                "iris",
+                {
+                    "activation": activation,
+                    "initializer": initializers[i % 6],
+                    "optimizer": optimizers[i % 5],
+                    "n_layers": 1 + i % 3,
+                    "use_dropout": True,
+                    "dropout": 0.2,
+                    "batch_norm": i % 2 == 0,
+                    "clipping": True,
+                    "clip_norm": 1.0,
+                    "nesterov": i % 2 == 1,
+                },
+            )
+        )
+    for loss, output in [
+        ("mse", "linear"),
+        ("mae", "tanh"),
+        ("huber", "sigmoid"),
+        ("mse", "softplus"),
+    ]:
         cases.append(("diabetes", {"loss": loss, "output_activation": output}))
     cases.append(("breast_cancer", {"optimizer": "sgd", "learning_rate": 0.01}))
     return cases
@@ -87,8 +121,9 @@ def test_every_option_builds_and_trains_to_a_finite_loss(source: str, values: di
     settings = Settings("loss", maximize=False, patience=None, min_delta=0.0)
     cohort, hyper, keys = population(dataset, [config], settings)
     trainer = population_trainer(cohort, settings)
-    state, history = trainer.run(trainer.init(keys, hyper, jnp.asarray(dataset.train.X[:1])),
-                                 hyper, as_data(dataset), 2)
+    state, history = trainer.run(
+        trainer.init(keys, hyper, jnp.asarray(dataset.train.X[:1])), hyper, as_data(dataset), 2
+    )
     assert np.all(np.isfinite(history["train_loss"])) and np.all(np.isfinite(history["loss"]))
     assert not bool(state.diverged[0])
 
@@ -100,19 +135,23 @@ def test_new_hyperparameters_do_not_recompile(iris: Dataset) -> None:
     trainer = population_trainer(cohort_of(first[0], "multiclass"), settings)
     for configs in (first, second):
         _, hyper, keys = population(iris, configs, settings)
-        trainer.run(trainer.init(keys, hyper, jnp.asarray(iris.train.X[:1])), hyper,
-                    as_data(iris), 2)
+        trainer.run(
+            trainer.init(keys, hyper, jnp.asarray(iris.train.X[:1])), hyper, as_data(iris), 2
+        )
     assert trainer.run._cache_size() == 1
 
 
 def test_early_stopping_keeps_the_best_epoch(iris: Dataset) -> None:
     settings = Settings("accuracy", maximize=True, patience=3, min_delta=0.0)
-    configs = [resolve({"learning_rate": lr, "units": 8, "optimizer": "sgd"}, "multiclass", 3)
-               for lr in (0.5, 0.05)]
+    configs = [
+        resolve({"learning_rate": lr, "units": 8, "optimizer": "sgd"}, "multiclass", 3)
+        for lr in (0.5, 0.05)
+    ]
     cohort, hyper, keys = population(iris, configs, settings)
     trainer = population_trainer(cohort, settings)
-    state, history = trainer.run(trainer.init(keys, hyper, jnp.asarray(iris.train.X[:1])),
-                                 hyper, as_data(iris), 40)
+    state, history = trainer.run(
+        trainer.init(keys, hyper, jnp.asarray(iris.train.X[:1])), hyper, as_data(iris), 40
+    )
     for i in range(2):
         trained = history["trained"][i]
         accuracy = np.asarray(history["accuracy"][i])[trained]
