@@ -60,7 +60,19 @@ def test_trials_csv_has_a_row_per_trial(finished_sweep) -> None:
     folder, _ = finished_sweep
     table = pd.read_csv(folder / "results" / "tiny" / "trials.csv")
     assert len(table) == len(load(folder).trials)
-    assert {"number", "state", "value", "params_learning_rate"} <= set(table.columns)
+    assert {"number", "state", "value", "stage", "duration", "params_learning_rate"} <= set(
+        table.columns
+    )
+    assert set(table["stage"]) == {"search"}
+
+
+def test_plots_are_written_and_uploaded_as_artifacts(finished_sweep) -> None:
+    folder, _ = finished_sweep
+    plots = folder / "results" / "tiny" / "plots"
+    for name in ("optimization_history", "param_importances", "parallel_coordinate"):
+        assert (plots / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    uploaded = optuna.artifacts.get_all_artifact_meta(load(folder))
+    assert {"optimization_history.png", "param_importances.png"} <= {a.filename for a in uploaded}
 
 
 def test_the_stock_optuna_command_reads_the_study(finished_sweep) -> None:

@@ -23,7 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Hyperparameter sweeps for MLPs: Optuna proposes, JAX trains whole populations at once.",
 )
-out = Console()
+console = Console(soft_wrap=True)
 err = Console(stderr=True)
 _state = {"debug": False}
 
@@ -110,7 +110,120 @@ def run(
             seed=seed,
             results=None if results is None else str(results),
         )
-        run_sweep(config, out)
+        run_sweep(config, console)
+
+    _guarded(action)
+
+
+ResultsArg = Annotated[
+    Path | None,
+    typer.Argument(help="a results/<study> folder (holding study.db)", show_default=False),
+]
+StorageOpt = Annotated[str | None, typer.Option(help="Optuna storage URL instead of a folder")]
+StudyOpt = Annotated[
+    str | None, typer.Option(help="study name (needed if the storage has several)")
+]
+
+
+@app.command()
+def best(
+    results: ResultsArg = None,
+    storage: StorageOpt = None,
+    study: StudyOpt = None,
+    format: Annotated[str, typer.Option("--format", help="yaml or json")] = "yaml",
+) -> None:
+    """Print the best trial: number, stage, value, params and resolved config."""
+
+    def action() -> None:
+        import json
+
+        import optuna
+
+        from jaxsweep.results import best_params_document
+        from jaxsweep.storage import locate, open_storage
+
+        if format not in ("yaml", "json"):
+            raise UserError("--format", f"{format!r} not accepted (accepted: yaml, json)")
+        url, name = locate(results, storage, study)
+        loaded = optuna.load_study(study_name=name, storage=open_storage(url, "--storage"))
+        document = best_params_document(loaded, url)
+        if document is None:
+            raise UserError(name, "no completed trial yet")
+        text = (
+            json.dumps(document, indent=2) + "\n"
+            if format == "json"
+            else yaml.safe_dump(document, sort_keys=False)
+        )
+        typer.echo(text, nl=False)
+
+    _guarded(action)
+
+
+@app.command()
+def train(
+    sweep: SweepArg,
+    params: Annotated[Path, typer.Option(help="best_params.yaml of a sweep (or its folder)")],
+    seed: Annotated[int | None, typer.Option(help="seed (default: the sweep's)")] = None,
+    epochs: Annotated[int | None, typer.Option(help="epochs (default: the sweep's)")] = None,
+    results: Annotated[Path | None, typer.Option(help="results root folder")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="model folder (default RESULTS/<study>/model)")
+    ] = None,
+) -> None:
+    """Retrain a configuration with early stopping, score it on the held-out test split and save
+    the model (weights + config + preprocessing) for ``jaxsweep.load_model``."""
+
+    def action() -> None:
+        from jaxsweep.checkpoint import load_best
+        from jaxsweep.retrain import retrain
+        from jaxsweep.sweep import prepare
+
+        best = load_best(params)
+        config = _load(
+            sweep, seed=seed, epochs=epochs, results=None if results is None else str(results)
+        )
+        folder = out if out is not None else config.results_dir / "model"
+        done = retrain(prepare(config), best, config.seed, folder)
+        console.print(
+            f"trial {best.trial} retrained: validation {config.metric.name} "
+            f"{done.val_metric:.4f} at epoch {done.best_epoch}",
+            highlight=False,
+        )
+        for name, value in done.test_metrics.items():
+            console.print(f"test {name}: {value:.4f}", highlight=False)
+        console.print(f"saved model to {done.folder}", highlight=False)
+
+    _guarded(action)
+
+
+@app.command()
+def dashboard(
+    results: ResultsArg = None,
+    storage: StorageOpt = None,
+    host: Annotated[
+        str, typer.Option(help="address to bind; 0.0.0.0 exposes it to the network")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8080,
+) -> None:
+    """Start optuna-dashboard on a sweep's storage (with its plots as artifacts)."""
+
+    def action() -> None:
+        import optuna_dashboard
+
+        from jaxsweep.plots import ARTIFACTS, artifact_store
+        from jaxsweep.storage import locate, mask, open_storage
+
+        url, _ = locate(results, storage, None) if storage is None else (storage, "")
+        store = None
+        if results is not None and (results / ARTIFACTS).is_dir():
+            store = artifact_store(results)
+        console.print(
+            f"dashboard for {mask(url)} at http://{host}:{port}/dashboard/ (Ctrl-C to stop)",
+            highlight=False,
+        )
+        optuna_dashboard.run_server(
+            open_storage(url, "--storage"), host=host, port=port, artifact_store=store
+        )
 
     _guarded(action)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ class Dataset:
     test: Split
     feature_mean: np.ndarray
     feature_scale: np.ndarray
-    classes: tuple[str, ...]  # original labels, index = class id; empty for regression
+    classes: tuple[Any, ...]  # original labels (int, float or str), index = class id
 
     @property
     def output_dim(self) -> int:
@@ -39,6 +40,10 @@ class Dataset:
     @property
     def n_features(self) -> int:
         return int(self.train.X.shape[1])
+
+    def raw_features(self, split: Split) -> np.ndarray:
+        """A split's features as they were in the source, before standardization."""
+        return split.X * self.feature_scale + self.feature_mean
 
 
 def load_dataset(config: DataConfig, seed: int, key: str = "key 'data.source'") -> Dataset:
@@ -173,7 +178,7 @@ def _infer_task(y: np.ndarray, task: str, where: str) -> str:
     return "regression"
 
 
-def _encode_target(y: np.ndarray, task: str, where: str) -> tuple[np.ndarray, tuple[str, ...]]:
+def _encode_target(y: np.ndarray, task: str, where: str) -> tuple[np.ndarray, tuple[Any, ...]]:
     if task == "regression":
         try:
             values = y.astype(np.float32)
@@ -189,7 +194,9 @@ def _encode_target(y: np.ndarray, task: str, where: str) -> tuple[np.ndarray, tu
         )
     if task == "binary" and len(labels) != 2:
         raise UserError(where, f"key data.task: 'binary' but the target has {len(labels)} classes")
-    return ids.astype(np.int32), tuple(str(label) for label in labels)
+    return ids.astype(np.int32), tuple(
+        label.item() if isinstance(label, np.generic) else label for label in labels
+    )
 
 
 def _split(

@@ -19,32 +19,31 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
         return None
 
 
-def best_params_document(
-    config: SweepConfig, study: optuna.Study, stage: str
-) -> dict[str, Any] | None:
+def best_params_document(study: optuna.Study, storage_url: str) -> dict[str, Any] | None:
+    """The best trial as best_params.yaml and ``jaxsweep best`` show it; None before any."""
     trial = best_trial(study)
     if trial is None:
         return None
     return {
         "study": study.study_name,
-        "stage": stage,
+        "stage": trial.user_attrs.get("stage"),
         "trial": trial.number,
-        "metric": config.metric.name,
-        "direction": config.metric.resolved_direction,
+        "metric": study.user_attrs.get("metric"),
+        "direction": study.direction.name.lower(),
         "value": float(trial.value),  # type: ignore[arg-type]
         "best_epoch": trial.user_attrs.get("best_epoch"),
         "params": dict(trial.params),
         "config": trial.user_attrs.get("config"),
-        "storage": mask(config.storage_url),
+        "storage": mask(storage_url),
     }
 
 
-def write_results(config: SweepConfig, study: optuna.Study, stage: str) -> list[Path]:
+def write_results(config: SweepConfig, study: optuna.Study) -> list[Path]:
     """Write best_params.yaml (if any trial completed) and trials.csv; return what was written."""
     folder = config.results_dir
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    document = best_params_document(config, study, stage)
+    document = best_params_document(study, config.storage_url)
     if document is not None:
         path = folder / "best_params.yaml"
         path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
@@ -62,6 +61,7 @@ def write_results(config: SweepConfig, study: optuna.Study, stage: str) -> list[
         )
     )
     frame = frame.drop(columns=[c for c in frame.columns if c == "user_attrs_config"])
+    frame = frame.rename(columns=lambda c: c.removeprefix("user_attrs_"))
     path = folder / "trials.csv"
     frame.to_csv(path, index=False)
     written.append(path)

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from jaxsweep import sweep
 from jaxsweep.config import SweepConfig
 from jaxsweep.errors import UserError
+from jaxsweep.plots import write_plots
 from jaxsweep.results import best_params_document, write_results
 from jaxsweep.storage import mask
 from jaxsweep.summary import print_best
@@ -58,10 +59,14 @@ def run_sweep(config: SweepConfig, console: Console) -> None:
             )
 
         sweep.run_search(prepared, study, update)
-    written = write_results(config, study, "search")
-    print_best(console, best_params_document(config, study, "search"))
-    for path in written:
-        console.print(f"wrote {path}", highlight=False)
+    written = write_results(config, study)
+    written += write_plots(study, config.results_dir)
+    print_best(console, best_params_document(study, config.storage_url))
+    console.print(
+        f"wrote {len(written)} files to {config.results_dir}/: "
+        + ", ".join(str(p.relative_to(config.results_dir)) for p in written),
+        highlight=False,
+    )
 
 
 def _progress_bar(console: Console) -> Progress:

@@ -105,6 +105,13 @@ class MemberConfig:
         result["model"]["widths"] = list(self.model.widths)
         return result
 
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> MemberConfig:
+        """Inverse of ``as_dict`` (raises KeyError/TypeError on a malformed document)."""
+        model = dict(document["model"])
+        model["widths"] = tuple(int(w) for w in model["widths"])
+        return cls(ModelConfig(**model), TrainConfig(**document["train"]))
+
 
 def load_space(path: str | Path, task: str) -> SearchSpace:
     """Read and check a search-space file against the vocabulary and the data's task."""

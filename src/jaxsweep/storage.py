@@ -47,3 +47,25 @@ def open_storage(url: str, where: str = "storage") -> optuna.storages.BaseStorag
         raise UserError(
             where, f"cannot open {mask(url)}: {mask(str(exc).splitlines()[0])}"
         ) from None
+
+
+def locate(results_dir: Path | None, url: str | None, study: str | None) -> tuple[str, str]:
+    """Storage URL and study name from a results folder or an explicit ``--storage``/``--study``.
+    A storage holding a single study needs no study name."""
+    if url is None:
+        if results_dir is None:
+            raise UserError("arguments", "give a results folder or --storage URL")
+        database = results_dir / "study.db"
+        if not database.is_file():
+            raise UserError(str(results_dir), "no study.db here (is it a results/<study> folder?)")
+        url = f"sqlite:///{database.as_posix()}"
+    check_url(url, "--storage")
+    names = optuna.get_all_study_names(open_storage(url, "--storage"))
+    if study is None:
+        fallback = results_dir.name if results_dir is not None else None
+        study = names[0] if len(names) == 1 else fallback
+    if study not in names:
+        raise UserError(
+            "--study", f"no study {study!r} in {mask(url)} (studies: {', '.join(names) or 'none'})"
+        )
+    return url, study

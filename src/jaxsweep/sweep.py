@@ -90,6 +90,7 @@ def create_study(config: SweepConfig, name: str) -> optuna.Study:
             f"{study.direction.name.lower()}, not {direction}",
         )
     study.set_user_attr("metric", config.metric.name)
+    study.set_metric_names([config.metric.name])  # the dashboard labels its axes with it
     return study
 
 
@@ -153,6 +154,7 @@ def run_search(
         for trial in trials:
             member_config = resolve(prepared.space.sample(trial), dataset.task, dataset.output_dim)
             trial.set_user_attr("config", member_config.as_dict())
+            trial.set_user_attr("stage", "search")
             members.append(Member(trial.number, member_config))
         by_number = {trial.number: trial for trial in trials}
         for cohort, group in group_by_cohort(members, dataset.task).items():

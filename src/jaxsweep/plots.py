@@ -1,0 +1,56 @@
+"""Static plots of a study (PNG, no display, no network), also uploaded as Optuna artifacts."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: works with no display
+
+import matplotlib.pyplot as plt
+import optuna
+from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+from optuna.visualization import matplotlib as optuna_plots
+
+ARTIFACTS = "artifacts"
+
+PLOTS: dict[str, tuple[Callable[..., object], int]] = {
+    # name: (optuna's matplotlib plot, completed trials it needs)
+    "optimization_history": (optuna_plots.plot_optimization_history, 1),
+    "intermediate_values": (optuna_plots.plot_intermediate_values, 1),
+    "param_importances": (optuna_plots.plot_param_importances, 2),
+    "parallel_coordinate": (optuna_plots.plot_parallel_coordinate, 2),
+}
+
+
+def artifact_store(results_dir: Path) -> FileSystemArtifactStore:
+    folder = results_dir / ARTIFACTS
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileSystemArtifactStore(str(folder))
+
+
+def write_plots(study: optuna.Study, results_dir: Path) -> list[Path]:
+    """Save each plot that the study has enough trials for; upload each to the study's artifacts
+    so the dashboard shows it beside the trials."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    folder = results_dir / "plots"
+    folder.mkdir(parents=True, exist_ok=True)
+    store = artifact_store(results_dir)
+    written = []
+    for name, (plot, needs) in PLOTS.items():
+        if len(complete) < needs or (needs > 1 and not complete[0].params):
+            continue
+        path = folder / f"{name}.png"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # optuna marks its matplotlib plots experimental
+            axes = plot(study)
+        figure = axes.ravel()[0].figure if hasattr(axes, "ravel") else axes.figure
+        figure.set_size_inches(9, 5.5)
+        figure.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(figure)
+        upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study)
+        written.append(path)
+    return written
