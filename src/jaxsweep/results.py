@@ -61,7 +61,10 @@ def write_results(config: SweepConfig, study: optuna.Study) -> list[Path]:
         )
     )
     frame = frame.drop(columns=[c for c in frame.columns if c == "user_attrs_config"])
-    frame = frame.rename(columns=lambda c: c.removeprefix("user_attrs_"))
+    # Flat names: `stage`, `epochs`, …; `value` even when the study names its metric.
+    frame = frame.rename(
+        columns=lambda c: "value" if c.startswith("value_") else c.removeprefix("user_attrs_")
+    )
     path = folder / "trials.csv"
     frame.to_csv(path, index=False)
     written.append(path)

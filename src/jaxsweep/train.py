@@ -83,9 +83,13 @@ class Trainer(NamedTuple):
     run: Callable[..., tuple[MemberState, dict[str, jax.Array]]]
 
 
-def make_optimizer(cohort: Cohort, hyper: Hyper) -> optax.GradientTransformation:
-    """The optax optimizer with injected (traced) hyperparameters, behind clipping by norm."""
-    kwargs: dict[str, Any] = {"learning_rate": hyper.learning_rate}
+def make_optimizer(
+    cohort: Cohort, hyper: Hyper, learning_rate: optax.ScalarOrSchedule | None = None
+) -> optax.GradientTransformation:
+    """The optax optimizer with injected (traced) hyperparameters, behind clipping by norm;
+    ``learning_rate`` (e.g. a schedule) replaces the member's constant rate."""
+    rate = hyper.learning_rate if learning_rate is None else learning_rate
+    kwargs: dict[str, Any] = {"learning_rate": rate}
     static: tuple[str, ...] = ()
     if cohort.optimizer == "sgd":
         kwargs |= {"momentum": hyper.momentum, "nesterov": cohort.nesterov}
@@ -95,12 +99,48 @@ def make_optimizer(cohort: Cohort, hyper: Hyper) -> optax.GradientTransformation
     return optax.chain(optax.clip_by_global_norm(hyper.clip_norm), inner)
 
 
+def scaled_target(cohort: Cohort, y: jax.Array, hyper: Hyper) -> jax.Array:
+    """Regression targets in the output activation's range (see ``losses.target_scaling``)."""
+    if cohort.task != "regression":
+        return y
+    return (y - hyper.target_shift) / hyper.target_scale
+
+
+Carry = tuple[Any, Any, Any, jax.Array]  # params, batch_stats, opt_state, key
+
+
+def make_step(
+    cohort: Cohort, model: MLP, tx: optax.GradientTransformation, hyper: Hyper, data: Data
+) -> Callable[[Carry, jax.Array], tuple[Carry, jax.Array]]:
+    """One minibatch update on the training rows ``rows``, for ``lax.scan``; returns the loss."""
+    y_train = scaled_target(cohort, data.y_train, hyper)
+
+    def loss_fn(params: Any, batch_stats: Any, rows: jax.Array, key: jax.Array) -> tuple[Any, Any]:
+        output, updates = model.apply(
+            {"params": params, "batch_stats": batch_stats},
+            data.X_train[rows],
+            hyper.dropout,
+            train=True,
+            rngs={"dropout": key},
+            mutable=["batch_stats"],
+        )
+        loss = losses.loss_value(cohort.loss, output, y_train[rows], cohort.output_activation)
+        return loss, updates.get("batch_stats", batch_stats)
+
+    def step(carry: Carry, rows: jax.Array) -> tuple[Carry, jax.Array]:
+        params, batch_stats, opt_state, key = carry
+        key, step_key = jax.random.split(key)
+        (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            params, batch_stats, rows, step_key
+        )
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), batch_stats, opt_state, key), loss
+
+    return step
+
+
 def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
     model = MLP(cohort.structure)
-    regression = cohort.task == "regression"
-
-    def scaled_target(y: jax.Array, hyper: Hyper) -> jax.Array:
-        return (y - hyper.target_shift) / hyper.target_scale if regression else y
 
     def init(key: jax.Array, hyper: Hyper, example: jax.Array) -> MemberState:
         init_key, key = jax.random.split(key)
@@ -123,27 +163,16 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
             jnp.array(False),
         )
 
-    def loss_fn(
-        params: Any, batch_stats: Any, x: jax.Array, y: jax.Array, key: jax.Array, hyper: Hyper
-    ) -> tuple[jax.Array, Any]:
-        output, updates = model.apply(
-            {"params": params, "batch_stats": batch_stats},
-            x,
-            hyper.dropout,
-            train=True,
-            rngs={"dropout": key},
-            mutable=["batch_stats"],
-        )
-        loss = losses.loss_value(cohort.loss, output, y, cohort.output_activation)
-        return loss, updates.get("batch_stats", batch_stats)
-
     def evaluate(params: Any, batch_stats: Any, hyper: Hyper, data: Data) -> dict[str, jax.Array]:
         output = model.apply(
             {"params": params, "batch_stats": batch_stats}, data.X_val, hyper.dropout, train=False
         )
         result = {
             "loss": losses.loss_value(
-                cohort.loss, output, scaled_target(data.y_val, hyper), cohort.output_activation
+                cohort.loss,
+                output,
+                scaled_target(cohort, data.y_val, hyper),
+                cohort.output_activation,
             )
         }
         prediction = losses.predict(
@@ -158,18 +187,8 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         key, order_key = jax.random.split(state.key)
         order = jax.random.permutation(order_key, n_train)
         order = jnp.resize(order, steps * cohort.batch_size).reshape(steps, -1)
-        y_train = scaled_target(data.y_train, hyper)
-
-        def step(carry: tuple[Any, ...], rows: jax.Array) -> tuple[tuple[Any, ...], jax.Array]:
-            params, batch_stats, opt_state, key = carry
-            key, step_key = jax.random.split(key)
-            (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-                params, batch_stats, data.X_train[rows], y_train[rows], step_key, hyper
-            )
-            updates, opt_state = tx.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), batch_stats, opt_state, key), loss
-
         carry = (state.params, state.batch_stats, state.opt_state, key)
+        step = make_step(cohort, model, tx, hyper, data)
         (params, batch_stats, opt_state, key), step_losses = jax.lax.scan(step, carry, order)
         return params, batch_stats, opt_state, key, step_losses
 
