@@ -91,6 +91,9 @@ def run(
     study: Annotated[str | None, typer.Option(help="study name")] = None,
     seed: Annotated[int | None, typer.Option(help="seed of data split, sampler and init")] = None,
     results: Annotated[Path | None, typer.Option(help="results root folder")] = None,
+    stages: Annotated[
+        str | None, typer.Option(help="comma-separated stages to run, e.g. lr_find,search")
+    ] = None,
 ) -> None:
     """Run a sweep: Optuna proposes populations of trials and JAX trains each one at once.
 
@@ -102,6 +105,7 @@ def run(
 
         config = _load(
             sweep,
+            stages=None if stages is None else [s.strip() for s in stages.split(",")],
             trials=trials,
             population=population,
             epochs=epochs,
@@ -110,6 +114,24 @@ def run(
             seed=seed,
             results=None if results is None else str(results),
         )
+        run_sweep(config, console)
+
+    _guarded(action)
+
+
+@app.command("lr-find")
+def lr_find(
+    sweep: SweepArg,
+    results: Annotated[Path | None, typer.Option(help="results root folder")] = None,
+) -> None:
+    """Run the LR range test alone: per optimizer, the suggested learning rate (half the diverging
+    rate), its spread over architectures and seeds, and the search window. Writes lr_find.json and
+    lr_find.png to RESULTS/<study>/."""
+
+    def action() -> None:
+        from jaxsweep.runner import run_sweep
+
+        config = _load(sweep, stages=["lr_find"], results=None if results is None else str(results))
         run_sweep(config, console)
 
     _guarded(action)

@@ -71,6 +71,24 @@ class MetricConfig(_Strict):
         return "maximize" if self.name in _MAXIMIZED else "minimize"
 
 
+class LrFindConfig(_Strict):
+    """The LR range test: rates grow exponentially from min_lr to max_lr over `steps` steps."""
+
+    min_lr: Annotated[float, Field(gt=0)] = 1e-6
+    max_lr: Annotated[float, Field(gt=0)] = 10.0
+    steps: Annotated[int, Field(ge=20)] = 200
+    smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.98
+    diverge_factor: Annotated[float, Field(gt=1.0)] = 4.0
+    architectures: Annotated[int, Field(ge=1)] = 2
+    seeds: Annotated[int, Field(ge=1)] = 2
+
+    @model_validator(mode="after")
+    def _range_grows(self) -> LrFindConfig:
+        if self.min_lr >= self.max_lr:
+            raise ValueError(f"min_lr {self.min_lr} must be below max_lr {self.max_lr}")
+        return self
+
+
 class SweepConfig(_Strict):
     study: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     data: DataConfig
@@ -85,6 +103,7 @@ class SweepConfig(_Strict):
     metric: MetricConfig = MetricConfig()
     trials: Annotated[int, Field(ge=1)] = 64
     stages: tuple[Stage, ...] = ("search",)
+    lr_find: LrFindConfig = LrFindConfig()
     results: str = "results"
     _file: str = PrivateAttr(default="sweep")
     _overridden: frozenset[str] = PrivateAttr(default=frozenset())
@@ -94,6 +113,18 @@ class SweepConfig(_Strict):
         top = key.split(".")[0]
         origin = f"--{top}" if top in self._overridden else self._file
         return f"{origin}: key {key!r}"
+
+    @model_validator(mode="after")
+    def _stages_in_order(self) -> SweepConfig:
+        if list(self.stages) != sorted(set(self.stages), key=STAGES.index) or not self.stages:
+            raise ValueError(
+                f"stages must be a non-empty subset of {', '.join(STAGES)}, in that order"
+            )
+        return self
+
+    @property
+    def lr_find_study(self) -> str:
+        return f"{self.study}-lr_find"
 
     @property
     def results_dir(self) -> Path:

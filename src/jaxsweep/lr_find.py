@@ -1,4 +1,4 @@
-"""The LR range test (Leslie Smith's LR finder), vmapped over optimizers × architectures × seeds.
+"""The LR range test (Leslie Smith's LR finder), vmapped over optimizers x architectures x seeds.
 
 Each member trains with a learning rate that grows exponentially from ``min_lr`` to ``max_lr``
 (``optax.exponential_decay`` with a rate above one). Its loss curve is smoothed; the member stops
@@ -118,7 +118,7 @@ def read_curve(
 
 
 def suggest(curves: list[Curve]) -> dict[str, Suggestion]:
-    """Per optimizer: geometric medians over its members (architectures × seeds)."""
+    """Per optimizer: geometric medians over its members (architectures x seeds)."""
     result = {}
     for optimizer in dict.fromkeys(c.optimizer for c in curves):
         mine = [c for c in curves if c.optimizer == optimizer]

@@ -45,12 +45,50 @@ def write_plots(study: optuna.Study, results_dir: Path) -> list[Path]:
             continue
         path = folder / f"{name}.png"
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # optuna marks its matplotlib plots experimental
+            # optuna marks its matplotlib plots experimental; matplotlib warns on tight layouts
+            warnings.simplefilter("ignore")
             axes = plot(study)
-        figure = axes.ravel()[0].figure if hasattr(axes, "ravel") else axes.figure
-        figure.set_size_inches(9, 5.5)
-        figure.savefig(path, dpi=100, bbox_inches="tight")
+            figure = axes.ravel()[0].figure if hasattr(axes, "ravel") else axes.figure
+            figure.set_size_inches(9, 5.5)
+            figure.savefig(path, dpi=100, bbox_inches="tight")
         plt.close(figure)
         upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study)
         written.append(path)
     return written
+
+
+def plot_lr_find(suggestions: dict, path: Path, study: optuna.Study) -> Path:
+    """Smoothed loss against the learning rate (log scale), a curve per member, coloured by
+    optimizer; dashed: the suggestion (half the diverging rate), dotted: Smith's steepest point."""
+    figure, axes = plt.subplots(figsize=(9, 5.5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    tops = []
+    for i, (name, suggestion) in enumerate(suggestions.items()):
+        colour = colours[i % len(colours)]
+        for j, curve in enumerate(suggestion.curves):
+            end = curve.diverged_at + 1 if curve.diverged_at is not None else None
+            axes.plot(
+                curve.learning_rates[:end],
+                curve.smoothed[:end],
+                color=colour,
+                alpha=0.6,
+                lw=1,
+                label=name if j == 0 else None,
+            )
+            tops.append(curve.smoothed[: max(2, (end or 0) // 10 or 2)].max())
+        axes.axvline(suggestion.learning_rate, color=colour, ls="--", lw=1.5)
+        axes.axvline(suggestion.steepest, color=colour, ls=":", lw=1)
+    axes.set_xscale("log")
+    finite = [t for t in tops if t == t and t < float("inf")]
+    if finite:
+        axes.set_ylim(top=1.5 * max(finite))
+    axes.set_xlabel("learning rate")
+    axes.set_ylabel("smoothed training loss")
+    axes.set_title("LR range test (dashed: suggestion = half the diverging rate; dotted: steepest)")
+    axes.legend()
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    upload_artifact(
+        artifact_store=artifact_store(path.parent), file_path=str(path), study_or_trial=study
+    )
+    return path

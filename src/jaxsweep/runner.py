@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -11,12 +12,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from jaxsweep import sweep
 from jaxsweep.config import SweepConfig
 from jaxsweep.errors import UserError
+from jaxsweep.lr_stage import print_suggestions, run_lr_find, windows_of
 from jaxsweep.plots import write_plots
 from jaxsweep.results import best_params_document, write_results
 from jaxsweep.storage import mask
 from jaxsweep.summary import print_best
 
-IMPLEMENTED_STAGES = ("search",)
+IMPLEMENTED_STAGES = ("lr_find", "search")
 
 
 def check_writable(folder: Path, where: str) -> None:
@@ -39,6 +41,11 @@ def run_sweep(config: SweepConfig, console: Console) -> None:
     check_writable(config.results_dir, config.where("results"))
     prepared = sweep.prepare(config)
     enable_compilation_cache()
+    sweep.quiet_optuna()
+    if "lr_find" in config.stages:
+        prepared = lr_find_stage(prepared, console)
+    if "search" not in config.stages:
+        return
     study = sweep.create_study(config, config.study)
     console.print(
         f"study [bold]{study.study_name}[/] in {mask(config.storage_url)}: "
@@ -50,13 +57,8 @@ def run_sweep(config: SweepConfig, console: Console) -> None:
         task = bar.add_task("trials", total=config.trials, best="-", rate="-")
 
         def update(progress: sweep.Progress) -> None:
-            import time
-
-            elapsed = max(time.perf_counter() - progress.started, 1e-9)
             best = "-" if progress.best is None else f"{progress.best:.4f}"
-            bar.update(
-                task, completed=progress.done, best=best, rate=f"{progress.done / elapsed:.2f}"
-            )
+            bar.update(task, completed=progress.done, best=best, rate=f"{progress.rate:.2f}")
 
         sweep.run_search(prepared, study, update)
     written = write_results(config, study)
@@ -67,6 +69,21 @@ def run_sweep(config: SweepConfig, console: Console) -> None:
         + ", ".join(str(p.relative_to(config.results_dir)) for p in written),
         highlight=False,
     )
+
+
+def lr_find_stage(prepared: sweep.Prepared, console: Console) -> sweep.Prepared:
+    """Run (or reuse) the LR range test; the search then draws each optimizer's learning rate
+    from the window around its suggestion."""
+    config = prepared.config
+    with console.status("LR range test: one member per optimizer x architecture x seed"):
+        result, reused = run_lr_find(prepared, config.results_dir)
+    console.print(
+        f"stage lr_find {'reused from' if reused else 'recorded in'} study {config.lr_find_study}",
+        highlight=False,
+    )
+    print_suggestions(console, result)
+    space = dataclasses.replace(prepared.space, lr_windows=windows_of(result))
+    return dataclasses.replace(prepared, space=space)
 
 
 def _progress_bar(console: Console) -> Progress:

@@ -51,11 +51,16 @@ class Param:
 class SearchSpace:
     path: str
     params: tuple[Param, ...]
+    # Per-optimizer learning-rate ranges from the LR range test; they replace the space's range.
+    lr_windows: tuple[tuple[str, float, float], ...] = ()
 
     def sample(self, trial: optuna.Trial) -> dict[str, Scalar]:
         """Suggest every active parameter; returns all values, fixed and defaulted included."""
         values: dict[str, Scalar] = {}
+        windows = {name: (low, high) for name, low, high in self.lr_windows}
         for param in self.params:
+            if windows and param.name == "learning_rate" and param.distribution is not None:
+                continue  # suggested last, once the optimizer is known
             if not all(
                 values.get(key, RULES[key].default) in allowed
                 for key, allowed in param.when.items()
@@ -66,7 +71,20 @@ class SearchSpace:
                 if param.distribution is None
                 else _suggest(trial, param.name, param.distribution)
             )
+        optimizer = values.get("optimizer", RULES["optimizer"].default)
+        if optimizer in windows and "learning_rate" not in values:
+            low, high = windows[optimizer]
+            values["learning_rate"] = trial.suggest_float("learning_rate", low, high, log=True)
         return values
+
+    def optimizers(self) -> list[str]:
+        """The optimizers this space can propose."""
+        for param in self.params:
+            if param.name == "optimizer":
+                if param.distribution is None:
+                    return [str(param.fixed)]
+                return [str(c) for c in param.distribution.choices or ()]
+        return [RULES["optimizer"].default]
 
 
 @dataclass(frozen=True)

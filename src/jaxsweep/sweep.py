@@ -47,6 +47,12 @@ class Progress:
     total: int
     best: float | None
     started: float
+    done_at_start: int  # trials finished by earlier runs of this sweep
+
+    @property
+    def rate(self) -> float:
+        """Trials per second finished by this run."""
+        return (self.done - self.done_at_start) / max(time.perf_counter() - self.started, 1e-9)
 
 
 def prepare(config: SweepConfig) -> Prepared:
@@ -70,9 +76,13 @@ def prepare(config: SweepConfig) -> Prepared:
     return Prepared(config, dataset, space, settings)
 
 
-def create_study(config: SweepConfig, name: str) -> optuna.Study:
+def quiet_optuna() -> None:
+    """The progress bar reports trials; Optuna's per-trial log lines would drown it."""
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def create_study(config: SweepConfig, name: str) -> optuna.Study:
     storage = open_storage(config.storage_url, config.where("storage"))
     direction = config.metric.resolved_direction
     study = optuna.create_study(
@@ -146,7 +156,8 @@ def run_search(
     data = Data(
         *(jnp.asarray(a) for a in (dataset.train.X, dataset.train.y, dataset.val.X, dataset.val.y))
     )
-    progress = Progress(finished_trials(study), config.trials, _best(study), time.perf_counter())
+    done = finished_trials(study)
+    progress = Progress(done, config.trials, _best(study), time.perf_counter(), done)
     on_progress(progress)
     while (remaining := config.trials - finished_trials(study)) > 0:
         trials = [study.ask() for _ in range(min(config.population, remaining))]

@@ -1,0 +1,181 @@
+"""Stage ``lr_find``: run the LR range test, record it in Optuna and on disk, reuse it."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import optuna
+from rich.console import Console
+from rich.table import Table
+
+from jaxsweep.lr_find import Curve, Suggestion, population_range_test, read_curve, suggest
+from jaxsweep.population import cohort_of, hyper_of, member_keys, stack_hypers
+from jaxsweep.space import MemberConfig, resolve
+from jaxsweep.storage import open_storage
+from jaxsweep.sweep import Prepared
+from jaxsweep.train import Data
+
+RESULT_KEY = "suggestions"  # study user attribute holding the finished stage's result
+MEMBER_SEED_OFFSET = 1_000_003  # keeps range-test keys apart from the search's trial keys
+
+
+def lr_find_members(prepared: Prepared) -> list[tuple[str, str, MemberConfig, int]]:
+    """(optimizer, label, config, key index): every optimizer of the space x a few architectures
+    drawn at random from it x seeds."""
+    config, dataset = prepared.config, prepared.dataset
+    draw = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=config.seed))
+    architectures = []
+    for _ in range(config.lr_find.architectures):
+        trial = draw.ask()
+        architectures.append(prepared.space.sample(trial))
+        draw.tell(trial, 0.0)
+    members = []
+    for optimizer in prepared.space.optimizers():
+        for a, values in enumerate(architectures):
+            member = resolve(values | {"optimizer": optimizer}, dataset.task, dataset.output_dim)
+            for seed in range(config.lr_find.seeds):
+                label = f"{optimizer} arch{a} seed{seed}"
+                members.append((optimizer, label, member, len(members)))
+    return members
+
+
+def run_range_tests(prepared: Prepared) -> list[Curve]:
+    """All members, one compiled program per cohort (the seeds of an architecture share one)."""
+    settings, dataset = prepared.config.lr_find, prepared.dataset
+    data = Data(
+        *(
+            jax.numpy.asarray(a)
+            for a in (dataset.train.X, dataset.train.y, dataset.val.X, dataset.val.y)
+        )
+    )
+    groups: dict[Any, list] = defaultdict(list)
+    for member in lr_find_members(prepared):
+        groups[cohort_of(member[2], dataset.task)].append(member)
+    curves = []
+    for cohort, group in groups.items():
+        test = population_range_test(cohort, settings.steps, settings.min_lr, settings.max_lr)
+        hyper = stack_hypers([hyper_of(m[2], dataset.train.y, dataset.task) for m in group])
+        keys = member_keys(prepared.config.seed + MEMBER_SEED_OFFSET, [m[3] for m in group])
+        rates, losses = jax.device_get(test(keys, hyper, data))
+        for i, (optimizer, label, _, _) in enumerate(group):
+            curves.append(
+                read_curve(
+                    optimizer,
+                    label,
+                    np.asarray(rates[i], np.float64),
+                    np.asarray(losses[i], np.float64),
+                    settings.smoothing,
+                    settings.diverge_factor,
+                )
+            )
+    return curves
+
+
+def record(study: optuna.Study, suggestions: dict[str, Suggestion]) -> None:
+    """Each member becomes a trial whose intermediate values are its smoothed loss curve (step
+    t has rate min_lr * (max_lr / min_lr) ** (t / (steps - 1))), so the dashboard shows it."""
+    choices = optuna.distributions.CategoricalDistribution(list(suggestions))
+    for suggestion in suggestions.values():
+        for curve in suggestion.curves:
+            end = curve.diverged_at if curve.diverged_at is not None else len(curve.smoothed)
+            values = {t: float(v) for t, v in enumerate(curve.smoothed[:end]) if np.isfinite(v)}
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params={"optimizer": curve.optimizer},
+                    distributions={"optimizer": choices},
+                    value=curve.diverging_lr / 2,
+                    intermediate_values=values,
+                    user_attrs={
+                        "member": curve.label,
+                        "diverging_lr": curve.diverging_lr,
+                        "steepest_lr": curve.steepest_lr,
+                        "stage": "lr_find",
+                    },
+                )
+            )
+    study.set_user_attr(RESULT_KEY, summary(suggestions))
+
+
+def summary(suggestions: dict[str, Suggestion]) -> dict[str, Any]:
+    return {
+        name: {
+            "learning_rate": s.learning_rate,
+            "steepest": s.steepest,
+            "spread": list(s.spread),
+            "window": list(s.window),
+            "members": s.members,
+        }
+        for name, s in suggestions.items()
+    }
+
+
+def windows_of(result: dict[str, Any]) -> tuple[tuple[str, float, float], ...]:
+    return tuple((name, *map(float, entry["window"])) for name, entry in result.items())
+
+
+def run_lr_find(prepared: Prepared, results_dir: Path) -> tuple[dict[str, Any], bool]:
+    """The stage's result (per-optimizer suggestions); ``True`` when it was reused."""
+    config = prepared.config
+    study = optuna.create_study(
+        study_name=config.lr_find_study,
+        load_if_exists=True,
+        storage=open_storage(config.storage_url, config.where("storage")),
+    )
+    if RESULT_KEY in study.user_attrs:
+        return study.user_attrs[RESULT_KEY], True
+    suggestions = suggest(run_range_tests(prepared))
+    record(study, suggestions)
+    from jaxsweep.plots import plot_lr_find
+
+    results_dir.mkdir(parents=True, exist_ok=True)
+    result = summary(suggestions)
+    (results_dir / "lr_find.json").write_text(
+        json.dumps(
+            {
+                "settings": config.lr_find.model_dump(),
+                "suggestions": result,
+                "curves": [curve_json(c) for s in suggestions.values() for c in s.curves],
+            },
+            indent=1,
+        )
+    )
+    plot_lr_find(suggestions, results_dir / "lr_find.png", study)
+    return result, False
+
+
+def curve_json(curve: Curve) -> dict[str, Any]:
+    return {
+        "optimizer": curve.optimizer,
+        "member": curve.label,
+        "diverging_lr": curve.diverging_lr,
+        "steepest_lr": curve.steepest_lr,
+        "diverged_at": curve.diverged_at,
+        "learning_rates": curve.learning_rates.tolist(),
+        "smoothed_loss": [float(v) if np.isfinite(v) else None for v in curve.smoothed],
+    }
+
+
+def print_suggestions(console: Console, result: dict[str, Any]) -> None:
+    table = Table(title="LR range test: per-optimizer suggestions (median over members)")
+    for column in (
+        "optimizer",
+        "suggested lr",
+        "spread (members)",
+        "Smith steepest",
+        "search window",
+    ):
+        table.add_column(column)
+    for name, s in result.items():
+        table.add_row(
+            name,
+            f"{s['learning_rate']:.3g}",
+            f"{s['spread'][0]:.3g} - {s['spread'][1]:.3g} ({s['members']})",
+            f"{s['steepest']:.3g}",
+            f"{s['window'][0]:.3g} - {s['window'][1]:.3g}",
+        )
+    console.print(table)
