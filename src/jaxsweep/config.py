@@ -76,7 +76,7 @@ class LrFindConfig(_Strict):
 
     min_lr: Annotated[float, Field(gt=0)] = 1e-6
     max_lr: Annotated[float, Field(gt=0)] = 10.0
-    steps: Annotated[int, Field(ge=20)] = 200
+    steps: Annotated[int, Field(ge=20)] = 400
     smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.98
     diverge_factor: Annotated[float, Field(gt=1.0)] = 4.0
     architectures: Annotated[int, Field(ge=1)] = 2
