@@ -104,6 +104,8 @@ class SweepConfig(_Strict):
     trials: Annotated[int, Field(ge=1)] = 64
     stages: tuple[Stage, ...] = ("search",)
     lr_find: LrFindConfig = LrFindConfig()
+    schedule_trials: Annotated[int, Field(ge=1)] = 16
+    schedule_space: str | None = Field(None, description="default: the built-in schedule space")
     results: str = "results"
     _file: str = PrivateAttr(default="sweep")
     _overridden: frozenset[str] = PrivateAttr(default=frozenset())
@@ -125,6 +127,10 @@ class SweepConfig(_Strict):
     @property
     def lr_find_study(self) -> str:
         return f"{self.study}-lr_find"
+
+    @property
+    def schedule_study(self) -> str:
+        return f"{self.study}-schedule"
 
     @property
     def results_dir(self) -> Path:
@@ -156,8 +162,13 @@ def load_sweep(path: str | Path, overrides: dict[str, Any] | None = None) -> Swe
         raise from_validation_error(where, exc) from None
     base = path.parent
     data = config.data.model_copy(update={"source": _resolve(base, config.data.source)})
+    schedule_space = config.schedule_space and _resolve(base, config.schedule_space)
     config = config.model_copy(
-        update={"data": data, "search_space": _resolve(base, config.search_space)}
+        update={
+            "data": data,
+            "search_space": _resolve(base, config.search_space),
+            "schedule_space": schedule_space,
+        }
     )
     config._file, config._overridden = str(path), frozenset(given)
     return config

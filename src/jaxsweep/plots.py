@@ -32,7 +32,7 @@ def artifact_store(results_dir: Path) -> FileSystemArtifactStore:
     return FileSystemArtifactStore(str(folder))
 
 
-def write_plots(study: optuna.Study, results_dir: Path) -> list[Path]:
+def write_plots(study: optuna.Study, results_dir: Path, prefix: str = "") -> list[Path]:
     """Save each plot that the study has enough trials for; upload each to the study's artifacts
     so the dashboard shows it beside the trials."""
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -43,7 +43,7 @@ def write_plots(study: optuna.Study, results_dir: Path) -> list[Path]:
     for name, (plot, needs) in PLOTS.items():
         if len(complete) < needs or (needs > 1 and not complete[0].params):
             continue
-        path = folder / f"{name}.png"
+        path = folder / f"{prefix}{name}.png"
         with warnings.catch_warnings():
             # optuna marks its matplotlib plots experimental; matplotlib warns on tight layouts
             warnings.simplefilter("ignore")

@@ -27,6 +27,7 @@ class Member:
 def cohort_of(config: MemberConfig, task: str) -> Cohort:
     return Cohort(
         Structure.of(config.model),
+        config.train.schedule,
         config.train.optimizer,
         config.train.nesterov,
         config.train.batch_size,

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import pandas as pd
 import yaml
 
 from jaxsweep.config import SweepConfig
@@ -38,8 +39,10 @@ def best_params_document(study: optuna.Study, storage_url: str) -> dict[str, Any
     }
 
 
-def write_results(config: SweepConfig, study: optuna.Study) -> list[Path]:
-    """Write best_params.yaml (if any trial completed) and trials.csv; return what was written."""
+def write_results(config: SweepConfig, studies: list[optuna.Study]) -> list[Path]:
+    """Write best_params.yaml from the last stage's study (if any of its trials completed) and
+    trials.csv with every stage's trials; return what was written."""
+    study = studies[-1]
     folder = config.results_dir
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -48,6 +51,14 @@ def write_results(config: SweepConfig, study: optuna.Study) -> list[Path]:
         path = folder / "best_params.yaml"
         path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
         written.append(path)
+    frame = pd.concat([trials_frame(s) for s in studies], ignore_index=True)
+    path = folder / "trials.csv"
+    frame.to_csv(path, index=False)
+    written.append(path)
+    return written
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
     frame = study.trials_dataframe(
         attrs=(
             "number",
@@ -61,11 +72,9 @@ def write_results(config: SweepConfig, study: optuna.Study) -> list[Path]:
         )
     )
     frame = frame.drop(columns=[c for c in frame.columns if c == "user_attrs_config"])
-    # Flat names: `stage`, `epochs`, …; `value` even when the study names its metric.
+    # Flat names: `stage`, `epochs`, ...; `value` even when the study names its metric.
     frame = frame.rename(
         columns=lambda c: "value" if c.startswith("value_") else c.removeprefix("user_attrs_")
     )
-    path = folder / "trials.csv"
-    frame.to_csv(path, index=False)
-    written.append(path)
-    return written
+    frame.insert(0, "study", study.study_name)
+    return frame

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -15,10 +16,9 @@ from jaxsweep.errors import UserError
 from jaxsweep.lr_stage import print_suggestions, run_lr_find, windows_of
 from jaxsweep.plots import write_plots
 from jaxsweep.results import best_params_document, write_results
+from jaxsweep.schedule_stage import run_schedule
 from jaxsweep.storage import mask
 from jaxsweep.summary import print_best
-
-IMPLEMENTED_STAGES = ("lr_find", "search")
 
 
 def check_writable(folder: Path, where: str) -> None:
@@ -31,44 +31,50 @@ def check_writable(folder: Path, where: str) -> None:
 
 
 def run_sweep(config: SweepConfig, console: Console) -> None:
-    missing = [s for s in config.stages if s not in IMPLEMENTED_STAGES]
-    if missing:
-        raise UserError(
-            config.where("stages"),
-            f"stage {missing[0]!r} is not available in this version "
-            f"(available: {', '.join(IMPLEMENTED_STAGES)})",
-        )
+    """The stages the sweep names, in order: lr_find, search, schedule. A stage that is already
+    complete in the storage is skipped and its result reused."""
     check_writable(config.results_dir, config.where("results"))
     prepared = sweep.prepare(config)
     enable_compilation_cache()
     sweep.quiet_optuna()
     if "lr_find" in config.stages:
         prepared = lr_find_stage(prepared, console)
-    if "search" not in config.stages:
+    if config.stages == ("lr_find",):
         return
-    study = sweep.create_study(config, config.study)
+    search = sweep.create_study(config, config.study)
     console.print(
-        f"study [bold]{study.study_name}[/] in {mask(config.storage_url)}: "
+        f"study [bold]{search.study_name}[/] in {mask(config.storage_url)}: "
         f"{prepared.dataset.name} ({prepared.dataset.task}), "
         f"population {config.population}, {config.epochs} epochs",
         highlight=False,
     )
+    studies = [search]
     with _progress_bar(console) as bar:
-        task = bar.add_task("trials", total=config.trials, best="-", rate="-")
-
-        def update(progress: sweep.Progress) -> None:
-            best = "-" if progress.best is None else f"{progress.best:.4f}"
-            bar.update(task, completed=progress.done, best=best, rate=f"{progress.rate:.2f}")
-
-        sweep.run_search(prepared, study, update)
-    written = write_results(config, study)
-    written += write_plots(study, config.results_dir)
-    print_best(console, best_params_document(study, config.storage_url))
+        if "search" in config.stages:
+            sweep.run_search(prepared, search, _tracker(bar, "search", config.trials))
+        if "schedule" in config.stages:
+            tracker = _tracker(bar, "schedule", config.schedule_trials)
+            studies.append(run_schedule(prepared, search, tracker))
+    written = write_results(config, studies)
+    written += write_plots(search, config.results_dir)
+    if len(studies) > 1:
+        written += write_plots(studies[-1], config.results_dir, prefix="schedule_")
+    print_best(console, best_params_document(studies[-1], config.storage_url))
     console.print(
         f"wrote {len(written)} files to {config.results_dir}/: "
         + ", ".join(str(p.relative_to(config.results_dir)) for p in written),
         highlight=False,
     )
+
+
+def _tracker(bar: Progress, stage: str, total: int) -> Callable[[sweep.Progress], None]:
+    task = bar.add_task(stage, total=total, best="-", rate="-")
+
+    def update(progress: sweep.Progress) -> None:
+        best = "-" if progress.best is None else f"{progress.best:.4f}"
+        bar.update(task, completed=progress.done, best=best, rate=f"{progress.rate:.2f}")
+
+    return update
 
 
 def lr_find_stage(prepared: sweep.Prepared, console: Console) -> sweep.Prepared:

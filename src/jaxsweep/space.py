@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,6 +11,8 @@ import optuna
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from jaxsweep.errors import UserError, from_validation_error, read_yaml
+from jaxsweep.schedules import PARAMS as SCHEDULE_PARAMS
+from jaxsweep.schedules import Schedule
 from jaxsweep.vocabulary import (
     REGRESSION_ONLY,
     RULES,
@@ -111,6 +113,7 @@ class TrainConfig:
     batch_size: int
     clip_norm: float | None
     loss: str
+    schedule: Schedule = field(default_factory=Schedule)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,10 @@ class MemberConfig:
     def as_dict(self) -> dict[str, Any]:
         result = asdict(self)
         result["model"]["widths"] = list(self.model.widths)
+        result["train"]["schedule"] = {
+            "kind": self.train.schedule.kind,
+            **dict(self.train.schedule.params),
+        }
         return result
 
     @classmethod
@@ -128,13 +135,20 @@ class MemberConfig:
         """Inverse of ``as_dict`` (raises KeyError/TypeError on a malformed document)."""
         model = dict(document["model"])
         model["widths"] = tuple(int(w) for w in model["widths"])
-        return cls(ModelConfig(**model), TrainConfig(**document["train"]))
+        train = dict(document["train"])
+        schedule = dict(train.pop("schedule", None) or {"kind": "constant"})
+        kind = schedule.pop("kind")
+        train["schedule"] = Schedule(kind, tuple(sorted(schedule.items())))
+        return cls(ModelConfig(**model), TrainConfig(**train))
 
 
 def load_space(path: str | Path, task: str) -> SearchSpace:
     """Read and check a search-space file against the vocabulary and the data's task."""
-    where = str(path)
-    raw = read_yaml(where)
+    return parse_space(str(path), read_yaml(str(path)), task)
+
+
+def parse_space(where: str, raw: object, task: str) -> SearchSpace:
+    """Check a search space (as read from YAML) against the vocabulary and the data's task."""
     if not isinstance(raw, dict) or not raw:
         raise UserError(where, "expected a non-empty mapping of parameter names to entries")
     params: list[Param] = []
@@ -251,5 +265,13 @@ def resolve(values: dict[str, Scalar], task: str, output_dim: int) -> MemberConf
         batch_size=int(v["batch_size"]),
         clip_norm=clip if math.isfinite(clip) else None,
         loss=v["loss"] if v["loss"] != "auto" else default_loss,
+        schedule=schedule_of(v),
     )
     return MemberConfig(model, train)
+
+
+def schedule_of(values: dict[str, Scalar]) -> Schedule:
+    """The schedule that sampled values describe; absent values take their defaults."""
+    v = {name: values.get(name, rule.default) for name, rule in RULES.items()}
+    kind = str(v["schedule"])
+    return Schedule(kind, tuple((name, float(v[name])) for name in sorted(SCHEDULE_PARAMS[kind])))

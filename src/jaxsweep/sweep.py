@@ -24,7 +24,9 @@ from jaxsweep.population import (
     padded_size,
     stack_hypers,
 )
-from jaxsweep.space import SearchSpace, load_space, resolve
+from jaxsweep.schedules import DEFAULT_SPACE
+from jaxsweep.schedules import PARAMS as SCHEDULE_PARAMS
+from jaxsweep.space import MemberConfig, SearchSpace, load_space, parse_space, resolve
 from jaxsweep.storage import check_url, open_storage
 from jaxsweep.train import Cohort, Data, Settings, population_trainer
 
@@ -39,6 +41,7 @@ class Prepared:
     dataset: Dataset
     space: SearchSpace
     settings: Settings
+    schedule_space: SearchSpace | None = None  # loaded when the schedule stage will run
 
 
 @dataclass
@@ -67,13 +70,34 @@ def prepare(config: SweepConfig) -> Prepared:
             f"task (accepted: {', '.join(accepted)})",
         )
     space = load_space(config.search_space, dataset.task)
+    schedule_space = (
+        load_schedule_space(config, dataset.task) if "schedule" in config.stages else None
+    )
     settings = Settings(
         config.metric.name,
         config.metric.resolved_direction == "maximize",
         config.early_stopping.patience,
         config.early_stopping.min_delta,
+        train_rows=len(dataset.train.y),
+        epochs=config.epochs,
     )
-    return Prepared(config, dataset, space, settings)
+    return Prepared(config, dataset, space, settings, schedule_space)
+
+
+def load_schedule_space(config: SweepConfig, task: str) -> SearchSpace:
+    """The schedule stage's space: the sweep's `schedule_space` file or the built-in one. It may
+    name schedule parameters only: everything else is fixed to the search's best trial."""
+    if config.schedule_space is None:
+        return parse_space("built-in schedule space", DEFAULT_SPACE, task)
+    space = load_space(config.schedule_space, task)
+    allowed = ("schedule", *(p for names in SCHEDULE_PARAMS.values() for p in names))
+    for param in space.params:
+        if param.name not in allowed:
+            raise UserError(
+                config.schedule_space,
+                f"key {param.name!r}: not a schedule parameter (accepted: {', '.join(allowed)})",
+            )
+    return space
 
 
 def quiet_optuna() -> None:
@@ -146,26 +170,40 @@ def finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
+Propose = Callable[[optuna.Trial], MemberConfig]
+
+
+def propose_from_space(prepared: Prepared) -> Propose:
+    dataset = prepared.dataset
+    return lambda trial: resolve(prepared.space.sample(trial), dataset.task, dataset.output_dim)
+
+
 def run_search(
     prepared: Prepared,
     study: optuna.Study,
     on_progress: Callable[[Progress], None] = lambda _: None,
+    stage: str = "search",
+    budget: int | None = None,
+    propose: Propose | None = None,
 ) -> None:
-    """Ask populations of trials until the budget of finished trials is reached."""
+    """Ask populations of trials until the budget of finished trials is reached. ``propose``
+    turns a trial into a member config (default: sample the search space)."""
     config, dataset = prepared.config, prepared.dataset
+    budget = config.trials if budget is None else budget
+    propose = propose or propose_from_space(prepared)
     data = Data(
         *(jnp.asarray(a) for a in (dataset.train.X, dataset.train.y, dataset.val.X, dataset.val.y))
     )
     done = finished_trials(study)
-    progress = Progress(done, config.trials, _best(study), time.perf_counter(), done)
+    progress = Progress(done, budget, _best(study), time.perf_counter(), done)
     on_progress(progress)
-    while (remaining := config.trials - finished_trials(study)) > 0:
+    while (remaining := budget - finished_trials(study)) > 0:
         trials = [study.ask() for _ in range(min(config.population, remaining))]
         members = []
         for trial in trials:
-            member_config = resolve(prepared.space.sample(trial), dataset.task, dataset.output_dim)
+            member_config = propose(trial)
             trial.set_user_attr("config", member_config.as_dict())
-            trial.set_user_attr("stage", "search")
+            trial.set_user_attr("stage", stage)
             members.append(Member(trial.number, member_config))
         by_number = {trial.number: trial for trial in trials}
         for cohort, group in group_by_cohort(members, dataset.task).items():

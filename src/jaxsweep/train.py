@@ -17,8 +17,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxsweep import losses
+from jaxsweep import losses, schedules
 from jaxsweep.model import MLP, Structure
+from jaxsweep.schedules import Schedule
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Cohort:
     """What changes the compiled program. Members that agree on it train together."""
 
     structure: Structure
+    schedule: Schedule
     optimizer: str
     nesterov: bool
     batch_size: int
@@ -43,6 +45,11 @@ class Settings:
     patience: int | None
     min_delta: float
     record_steps: bool = False  # keep every minibatch loss (tests compare them step by step)
+    train_rows: int = 0  # rows of the training split and epochs: where schedules count steps
+    epochs: int = 0
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return max(1, self.train_rows // batch_size)
 
 
 class Hyper(NamedTuple):
@@ -84,11 +91,18 @@ class Trainer(NamedTuple):
 
 
 def make_optimizer(
-    cohort: Cohort, hyper: Hyper, learning_rate: optax.ScalarOrSchedule | None = None
+    cohort: Cohort,
+    hyper: Hyper,
+    settings: Settings | None = None,
+    learning_rate: optax.ScalarOrSchedule | None = None,
 ) -> optax.GradientTransformation:
-    """The optax optimizer with injected (traced) hyperparameters, behind clipping by norm;
-    ``learning_rate`` (e.g. a schedule) replaces the member's constant rate."""
-    rate = hyper.learning_rate if learning_rate is None else learning_rate
+    """The optax optimizer with injected (traced) hyperparameters, behind clipping by norm and
+    with the cohort's schedule; ``learning_rate`` (e.g. the LR range test's ramp) replaces it."""
+    per_epoch = settings.steps_per_epoch(cohort.batch_size) if settings else 1
+    total = per_epoch * (settings.epochs if settings else 1)
+    rate = learning_rate
+    if rate is None:
+        rate = schedules.learning_rate(cohort.schedule, hyper.learning_rate, per_epoch, total)
     kwargs: dict[str, Any] = {"learning_rate": rate}
     static: tuple[str, ...] = ()
     if cohort.optimizer == "sgd":
@@ -96,7 +110,10 @@ def make_optimizer(
         static = ("nesterov",)
     factory = getattr(optax, cohort.optimizer)
     inner = optax.inject_hyperparams(factory, static_args=static)(**kwargs)
-    return optax.chain(optax.clip_by_global_norm(hyper.clip_norm), inner)
+    plateau = schedules.plateau(cohort.schedule, per_epoch) if learning_rate is None else None
+    return optax.chain(
+        optax.clip_by_global_norm(hyper.clip_norm), inner, *([plateau] if plateau else [])
+    )
 
 
 def scaled_target(cohort: Cohort, y: jax.Array, hyper: Hyper) -> jax.Array:
@@ -133,7 +150,8 @@ def make_step(
         (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             params, batch_stats, rows, step_key
         )
-        updates, opt_state = tx.update(grads, opt_state, params)
+        # `value` feeds reduce-on-plateau; the other transformations ignore it.
+        updates, opt_state = tx.update(grads, opt_state, params, value=loss)
         return (optax.apply_updates(params, updates), batch_stats, opt_state, key), loss
 
     return step
@@ -146,7 +164,7 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         init_key, key = jax.random.split(key)
         variables = model.init(init_key, example, hyper.dropout, train=False)
         params, batch_stats = variables["params"], variables.get("batch_stats", {})
-        opt_state = make_optimizer(cohort, hyper).init(params)
+        opt_state = make_optimizer(cohort, hyper, settings).init(params)
         zero = jnp.zeros((), jnp.int32)
         return MemberState(
             params,
@@ -181,7 +199,7 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         return result | losses.metrics(prediction, data.y_val, cohort.task)
 
     def train_epoch(state: MemberState, hyper: Hyper, data: Data) -> tuple[Any, ...]:
-        tx = make_optimizer(cohort, hyper)
+        tx = make_optimizer(cohort, hyper, settings)
         n_train = data.X_train.shape[0]
         steps = max(1, n_train // cohort.batch_size)
         key, order_key = jax.random.split(state.key)

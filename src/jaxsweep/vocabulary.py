@@ -87,6 +87,18 @@ RULES: dict[str, Rule] = {
     "batch_size": Rule("int", 32, 1, 65536),
     "clipping": _switch("switch for `clip_norm`; off means no clipping"),
     "clip_norm": Rule("float", math.inf, TINY, 1e6, help="clip gradients by global norm"),
+    "schedule": Rule(
+        "categorical",
+        "constant",
+        choices=("constant", "exponential", "step", "plateau", "onecycle"),
+        help="learning-rate schedule (the schedule stage searches it)",
+    ),
+    "decay_rate": Rule("float", 0.95, 0.01, 1.0, help="exponential: decay per epoch"),
+    "step_epochs": Rule("int", 5, 1, 100_000, help="step: epochs between drops"),
+    "step_factor": Rule("float", 0.5, 0.001, 1.0, help="step: factor at each drop"),
+    "plateau_factor": Rule("float", 0.5, 0.001, 1.0, help="plateau: factor at each drop"),
+    "plateau_patience": Rule("int", 3, 1, 100_000, help="plateau: epochs without progress"),
+    "onecycle_peak": Rule("float", 3.0, 1.0, 1000.0, help="1cycle: peak / base learning rate"),
     "loss": Rule(
         "categorical",
         "auto",

@@ -1,0 +1,102 @@
+"""The schedule stage: optax schedules wired per epoch, read back from the optimizer state."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optuna
+import pytest
+import yaml
+
+from jaxsweep.data import Dataset
+from jaxsweep.model import MLP
+from jaxsweep.population import cohort_of, hyper_of, member_keys, stack_hypers
+from jaxsweep.space import MemberConfig, resolve
+from jaxsweep.train import Data, Settings, make_optimizer, make_step
+from tests.conftest import run_cli, tiny_sweep
+
+BASE_LR, BATCH, EPOCHS = 0.01, 30, 4
+
+
+def learning_rates(iris: Dataset, values: dict) -> tuple[np.ndarray, int]:
+    """Train a member step by step; return the rate each step used, as its optimizer state
+    records it (``inject_hyperparams`` stores the rate of the update it just made)."""
+    config = resolve(
+        {"units": 8, "batch_size": BATCH, "learning_rate": BASE_LR} | values, "multiclass", 3
+    )
+    cohort = cohort_of(config, "multiclass")
+    settings = Settings("accuracy", True, None, 0.0, train_rows=len(iris.train.y), epochs=EPOCHS)
+    per_epoch = settings.steps_per_epoch(BATCH)
+    hyper = jax.tree.map(
+        lambda a: a[0], stack_hypers([hyper_of(config, iris.train.y, "multiclass")])
+    )
+    data = Data(*(jnp.asarray(a) for a in (iris.train.X, iris.train.y, iris.val.X, iris.val.y)))
+    model = MLP(cohort_of(config, "multiclass").structure)
+    params = model.init(jax.random.PRNGKey(0), data.X_train[:1], 0.0, train=False)["params"]
+    tx = make_optimizer(cohort, hyper, settings)
+    step = jax.jit(make_step(cohort, model, tx, hyper, data))
+    carry = (params, {}, tx.init(params), member_keys(0, [0])[0])
+    rows = jnp.arange(per_epoch * BATCH).reshape(per_epoch, BATCH)
+    rates = []
+    for _ in range(EPOCHS):
+        for batch in rows:
+            carry, _ = step(carry, batch)
+            rates.append(float(carry[2][1].hyperparams["learning_rate"]))
+    return np.array(rates), per_epoch
+
+
+def test_exponential_decay_is_per_epoch(iris: Dataset) -> None:
+    rates, per_epoch = learning_rates(iris, {"schedule": "exponential", "decay_rate": 0.5})
+    expected = BASE_LR * 0.5 ** (np.arange(len(rates)) / per_epoch)
+    np.testing.assert_allclose(rates, expected, rtol=1e-5)
+
+
+def test_step_decay_drops_every_step_epochs(iris: Dataset) -> None:
+    rates, per_epoch = learning_rates(
+        iris, {"schedule": "step", "step_epochs": 2, "step_factor": 0.1}
+    )
+    expected = BASE_LR * 0.1 ** (np.arange(len(rates)) // (2 * per_epoch))
+    np.testing.assert_allclose(rates, expected, rtol=1e-5)
+
+
+def test_onecycle_rises_to_its_peak_and_anneals(iris: Dataset) -> None:
+    rates, per_epoch = learning_rates(iris, {"schedule": "onecycle", "onecycle_peak": 10.0})
+    total = per_epoch * EPOCHS
+    peak_step = int(0.3 * total)  # optax's default pct_start
+    assert rates[0] == pytest.approx(BASE_LR * 10 / 25, rel=1e-5)  # div_factor 25
+    assert rates[peak_step] == pytest.approx(BASE_LR * 10, rel=1e-5)
+    assert np.all(np.diff(rates[: peak_step + 1]) > 0) and np.all(np.diff(rates[peak_step:]) < 0)
+
+
+def test_constant_and_plateau_keep_the_injected_rate(iris: Dataset) -> None:
+    for values in ({}, {"schedule": "plateau", "plateau_factor": 0.5, "plateau_patience": 1}):
+        rates, _ = learning_rates(iris, values)
+        np.testing.assert_allclose(rates, BASE_LR, rtol=1e-6)  # plateau scales the updates
+
+
+def test_schedule_stage_fixes_the_best_config_and_searches_schedules(tmp_path: Path) -> None:
+    sweep = tiny_sweep(tmp_path, stages=["search", "schedule"], trials=4, schedule_trials=4)
+    result = run_cli("run", str(sweep))
+    assert result.returncode == 0, result.stderr
+    storage = f"sqlite:///{tmp_path / 'results' / 'tiny' / 'study.db'}"
+    search = optuna.load_study(study_name="tiny", storage=storage)
+    schedule = optuna.load_study(study_name="tiny-schedule", storage=storage)
+    base = MemberConfig.from_dict(search.best_trial.user_attrs["config"])
+    assert len(schedule.trials) == 4
+    for trial in schedule.trials:
+        config = MemberConfig.from_dict(trial.user_attrs["config"])
+        assert config.model == base.model
+        assert config.train.learning_rate == base.train.learning_rate
+        assert config.train.schedule.kind == trial.params["schedule"]
+        assert trial.user_attrs["stage"] == "schedule"
+    best = yaml.safe_load((tmp_path / "results" / "tiny" / "best_params.yaml").read_text())
+    assert best["stage"] == "schedule" and best["study"] == "tiny-schedule"
+    assert math.isclose(best["value"], schedule.best_value)
+    again = run_cli("run", str(sweep))  # both stages complete: nothing new
+    assert again.returncode == 0 and len(schedule.trials) == len(
+        optuna.load_study(study_name="tiny-schedule", storage=storage).trials
+    )
