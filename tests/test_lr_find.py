@@ -14,9 +14,8 @@ import pytest
 
 from jaxsweep.data import Dataset
 from jaxsweep.lr_find import make_range_test, population_range_test, read_curve, suggest
-from jaxsweep.population import cohort_of, hyper_of, member_keys, stack_hypers
+from jaxsweep.population import cohort_of, device_data, hyper_of, member_keys, stack_hypers
 from jaxsweep.space import load_space, resolve
-from jaxsweep.train import Data
 from tests.conftest import SMALL_SPACE, run_cli, tiny_sweep, write_yaml
 
 MIN_LR, MAX_LR, STEPS = 1e-4, 10.0, 200
@@ -64,7 +63,7 @@ def test_the_vmapped_finder_gives_each_member_its_own_curve(iris: Dataset) -> No
     cohort = cohort_of(configs[0], "multiclass")
     hyper = stack_hypers([hyper_of(c, iris.train.y, "multiclass") for c in configs])
     keys = member_keys(1, [0, 1, 2])
-    data = Data(*(jnp.asarray(a) for a in (iris.train.X, iris.train.y, iris.val.X, iris.val.y)))
+    data = device_data(iris)
     rates, losses = population_range_test(cohort, 60, MIN_LR, MAX_LR)(keys, hyper, data)
     alone = jax.jit(make_range_test(cohort, 60, MIN_LR, MAX_LR))
     for i in range(3):

@@ -14,9 +14,9 @@ import yaml
 
 from jaxsweep.data import Dataset
 from jaxsweep.model import MLP
-from jaxsweep.population import cohort_of, hyper_of, member_keys, stack_hypers
+from jaxsweep.population import cohort_of, device_data, hyper_of, member_keys, stack_hypers
 from jaxsweep.space import MemberConfig, resolve
-from jaxsweep.train import Data, Settings, make_optimizer, make_step
+from jaxsweep.train import Settings, make_optimizer, make_step
 from tests.conftest import run_cli, tiny_sweep
 
 BASE_LR, BATCH, EPOCHS = 0.01, 30, 4
@@ -34,7 +34,7 @@ def learning_rates(iris: Dataset, values: dict) -> tuple[np.ndarray, int]:
     hyper = jax.tree.map(
         lambda a: a[0], stack_hypers([hyper_of(config, iris.train.y, "multiclass")])
     )
-    data = Data(*(jnp.asarray(a) for a in (iris.train.X, iris.train.y, iris.val.X, iris.val.y)))
+    data = device_data(iris)
     model = MLP(cohort_of(config, "multiclass").structure)
     params = model.init(jax.random.PRNGKey(0), data.X_train[:1], 0.0, train=False)["params"]
     tx = make_optimizer(cohort, hyper, settings)

@@ -9,9 +9,10 @@ import pytest
 
 from jaxsweep.config import DataConfig
 from jaxsweep.data import Dataset, load_dataset
-from jaxsweep.population import cohort_of, hyper_of, member_keys, stack_hypers
+from jaxsweep.population import cohort_of, device_data, hyper_of, member_keys, stack_hypers
 from jaxsweep.space import MemberConfig, resolve
-from jaxsweep.train import Data, Settings, make_trainer, population_trainer
+from jaxsweep.train import Settings, make_trainer, population_trainer
+from jaxsweep.vocabulary import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
 
 # Step losses of the first epoch must agree to float32 rounding (vmap may reorder sums).
 STEP_RTOL, STEP_ATOL = 1e-5, 1e-6
@@ -19,12 +20,6 @@ STEP_RTOL, STEP_ATOL = 1e-5, 1e-6
 FINAL_ACCURACY_TOL = 1 / 30 + 1e-6
 
 SETTINGS = Settings("accuracy", maximize=True, patience=None, min_delta=0.0, record_steps=True)
-
-
-def as_data(dataset: Dataset) -> Data:
-    return Data(
-        *(jnp.asarray(a) for a in (dataset.train.X, dataset.train.y, dataset.val.X, dataset.val.y))
-    )
 
 
 def population(dataset: Dataset, configs: list[MemberConfig], settings: Settings = SETTINGS):
@@ -48,7 +43,7 @@ def test_a_population_member_trains_like_the_same_config_alone(iris: Dataset) ->
         for lr, p in [(1e-3, 0.1), (3e-3, 0.3), (1e-2, 0.2), (2e-3, 0.5)]
     ]
     cohort, hyper, keys = population(iris, configs)
-    data = as_data(iris)
+    data = device_data(iris)
     vmapped = population_trainer(cohort, SETTINGS)
     state = vmapped.init(keys, hyper, data.X_train[:1])
     pop_state, pop_first = vmapped.run(state, hyper, data, 1)
@@ -74,16 +69,7 @@ def test_a_population_member_trains_like_the_same_config_alone(iris: Dataset) ->
 
 def zipped_configs() -> list[tuple[str, dict]]:
     """Every activation, initializer, optimizer and loss at least once, in few programs."""
-    activations = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "rrelu", "prelu"]
-    initializers = [
-        "he_normal",
-        "he_uniform",
-        "lecun_normal",
-        "lecun_uniform",
-        "glorot_normal",
-        "glorot_uniform",
-    ]
-    optimizers = ["sgd", "adam", "nadam", "rmsprop", "adamax"]
+    activations, initializers, optimizers = ACTIVATIONS, INITIALIZERS[1:], OPTIMIZERS
     cases = []
     for i, activation in enumerate(activations):
         cases.append(
@@ -91,8 +77,8 @@ def zipped_configs() -> list[tuple[str, dict]]:
                 "iris",
                 {
                     "activation": activation,
-                    "initializer": initializers[i % 6],
-                    "optimizer": optimizers[i % 5],
+                    "initializer": initializers[i % len(initializers)],
+                    "optimizer": optimizers[i % len(optimizers)],
                     "n_layers": 1 + i % 3,
                     "use_dropout": True,
                     "dropout": 0.2,
@@ -122,7 +108,7 @@ def test_every_option_builds_and_trains_to_a_finite_loss(source: str, values: di
     cohort, hyper, keys = population(dataset, [config], settings)
     trainer = population_trainer(cohort, settings)
     state, history = trainer.run(
-        trainer.init(keys, hyper, jnp.asarray(dataset.train.X[:1])), hyper, as_data(dataset), 2
+        trainer.init(keys, hyper, jnp.asarray(dataset.train.X[:1])), hyper, device_data(dataset), 2
     )
     assert np.all(np.isfinite(history["train_loss"])) and np.all(np.isfinite(history["loss"]))
     assert not bool(state.diverged[0])
@@ -136,7 +122,7 @@ def test_new_hyperparameters_do_not_recompile(iris: Dataset) -> None:
     for configs in (first, second):
         _, hyper, keys = population(iris, configs, settings)
         trainer.run(
-            trainer.init(keys, hyper, jnp.asarray(iris.train.X[:1])), hyper, as_data(iris), 2
+            trainer.init(keys, hyper, jnp.asarray(iris.train.X[:1])), hyper, device_data(iris), 2
         )
     assert trainer.run._cache_size() == 1
 
@@ -150,7 +136,7 @@ def test_early_stopping_keeps_the_best_epoch(iris: Dataset) -> None:
     cohort, hyper, keys = population(iris, configs, settings)
     trainer = population_trainer(cohort, settings)
     state, history = trainer.run(
-        trainer.init(keys, hyper, jnp.asarray(iris.train.X[:1])), hyper, as_data(iris), 40
+        trainer.init(keys, hyper, jnp.asarray(iris.train.X[:1])), hyper, device_data(iris), 40
     )
     for i in range(2):
         trained = history["trained"][i]

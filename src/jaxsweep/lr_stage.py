@@ -14,11 +14,10 @@ from rich.console import Console
 from rich.table import Table
 
 from jaxsweep.lr_find import Curve, Suggestion, population_range_test, read_curve, suggest
-from jaxsweep.population import cohort_of, hyper_of, member_keys, stack_hypers
+from jaxsweep.population import cohort_of, device_data, hyper_of, member_keys, stack_hypers
 from jaxsweep.space import MemberConfig, resolve
 from jaxsweep.storage import open_storage
 from jaxsweep.sweep import Prepared
-from jaxsweep.train import Data
 
 RESULT_KEY = "suggestions"  # study user attribute holding the finished stage's result
 MEMBER_SEED_OFFSET = 1_000_003  # keeps range-test keys apart from the search's trial keys
@@ -47,12 +46,7 @@ def lr_find_members(prepared: Prepared) -> list[tuple[str, str, MemberConfig, in
 def run_range_tests(prepared: Prepared) -> list[Curve]:
     """All members, one compiled program per cohort (the seeds of an architecture share one)."""
     settings, dataset = prepared.config.lr_find, prepared.dataset
-    data = Data(
-        *(
-            jax.numpy.asarray(a)
-            for a in (dataset.train.X, dataset.train.y, dataset.val.X, dataset.val.y)
-        )
-    )
+    data = device_data(dataset)
     groups: dict[Any, list] = defaultdict(list)
     for member in lr_find_members(prepared):
         groups[cohort_of(member[2], dataset.task)].append(member)

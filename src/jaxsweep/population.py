@@ -10,10 +10,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsweep.data import Dataset
 from jaxsweep.losses import target_scaling
 from jaxsweep.model import Structure
 from jaxsweep.space import MemberConfig
-from jaxsweep.train import Cohort, Hyper
+from jaxsweep.train import Cohort, Data, Hyper
 
 
 @dataclass(frozen=True)
@@ -76,3 +77,10 @@ def member_keys(seed: int, numbers: list[int]) -> jax.Array:
     trains the same whatever population it lands in."""
     base = jax.random.PRNGKey(seed)
     return jnp.stack([jax.random.fold_in(base, n) for n in numbers])
+
+
+def device_data(dataset: Dataset) -> Data:
+    """The training and validation splits as device arrays, shared by every member."""
+    return Data(
+        *(jnp.asarray(a) for a in (dataset.train.X, dataset.train.y, dataset.val.X, dataset.val.y))
+    )

@@ -12,9 +12,9 @@ import numpy as np
 from jaxsweep import losses
 from jaxsweep.checkpoint import BestTrial, Model, Preprocessing, save_model
 from jaxsweep.errors import UserError
-from jaxsweep.population import cohort_of, hyper_of, member_keys, stack_hypers
+from jaxsweep.population import cohort_of, device_data, hyper_of, member_keys, stack_hypers
 from jaxsweep.sweep import Prepared
-from jaxsweep.train import Data, population_trainer
+from jaxsweep.train import population_trainer
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,7 @@ def retrain(prepared: Prepared, best: BestTrial, seed: int, folder: Path) -> Ret
         )
     cohort = cohort_of(config, dataset.task)
     hyper = stack_hypers([hyper_of(config, dataset.train.y, dataset.task)])
-    data = Data(
-        *(jnp.asarray(a) for a in (dataset.train.X, dataset.train.y, dataset.val.X, dataset.val.y))
-    )
+    data = device_data(dataset)
     trainer = population_trainer(cohort, prepared.settings)
     state = trainer.init(member_keys(seed, [best.trial]), hyper, data.X_train[:1])
     state, _ = trainer.run(state, hyper, data, prepared.config.epochs)

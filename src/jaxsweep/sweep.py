@@ -18,6 +18,7 @@ from jaxsweep.errors import UserError
 from jaxsweep.losses import metric_names
 from jaxsweep.population import (
     Member,
+    device_data,
     group_by_cohort,
     hyper_of,
     member_keys,
@@ -191,9 +192,7 @@ def run_search(
     config, dataset = prepared.config, prepared.dataset
     budget = config.trials if budget is None else budget
     propose = propose or propose_from_space(prepared)
-    data = Data(
-        *(jnp.asarray(a) for a in (dataset.train.X, dataset.train.y, dataset.val.X, dataset.val.y))
-    )
+    data = device_data(dataset)
     done = finished_trials(study)
     progress = Progress(done, budget, _best(study), time.perf_counter(), done)
     on_progress(progress)
