@@ -6,7 +6,15 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from jaxsweep.errors import UserError, from_validation_error, read_yaml
 
@@ -116,13 +124,14 @@ class SweepConfig(_Strict):
         origin = f"--{top}" if top in self._overridden else self._file
         return f"{origin}: key {key!r}"
 
-    @model_validator(mode="after")
-    def _stages_in_order(self) -> SweepConfig:
-        if list(self.stages) != sorted(set(self.stages), key=STAGES.index) or not self.stages:
+    @field_validator("stages")
+    @classmethod
+    def _stages_in_order(cls, stages: tuple[str, ...]) -> tuple[str, ...]:
+        if list(stages) != sorted(set(stages), key=STAGES.index) or not stages:
             raise ValueError(
                 f"stages must be a non-empty subset of {', '.join(STAGES)}, in that order"
             )
-        return self
+        return stages
 
     @property
     def lr_find_study(self) -> str:

@@ -190,7 +190,7 @@ def _encode_target(y: np.ndarray, task: str, where: str) -> tuple[np.ndarray, tu
     labels, ids = np.unique(y, return_inverse=True)
     if len(labels) < 2:
         raise UserError(
-            where, f"target has a single class ({labels[0]!r}); a classifier needs at least two"
+            where, f"target has a single class ({labels[0]}); a classifier needs at least two"
         )
     if task == "binary" and len(labels) != 2:
         raise UserError(where, f"key data.task: 'binary' but the target has {len(labels)} classes")

@@ -16,10 +16,13 @@ def from_validation_error(where: str, error: object, prefix: str = "") -> UserEr
     """Turn the first problem of a pydantic ``ValidationError`` into one readable line."""
     first = error.errors()[0]  # type: ignore[attr-defined]
     key = prefix + ".".join(str(part) for part in first["loc"]) or "(top level)"
-    message = first["msg"]
+    message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key (misspelt?)"
-    return UserError(where, f"key '{key}': {message} (got {first.get('input')!r})")
+    got = repr(first.get("input"))
+    # A check across several keys gets their whole mapping as input: the message says enough.
+    suffix = "" if isinstance(first.get("input"), dict) else f" (got {got})"
+    return UserError(where, f"key '{key}': {message}{suffix}")
 
 
 def read_yaml(path: str) -> object:
