@@ -57,6 +57,24 @@ def tiny_sweep(folder: Path, **changes: object) -> Path:
     return write_yaml(folder / "sweep.yaml", document)
 
 
+@pytest.fixture(scope="session")
+def staged_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One tiny sweep through all three stages, shared by the end-to-end tests: its folder, and
+    what `jaxsweep run` printed. The study is named like the README's, to run its example."""
+    folder = tmp_path_factory.mktemp("staged")
+    sweep = tiny_sweep(
+        folder,
+        study="digits",
+        stages=["lr_find", "search", "schedule"],
+        schedule_trials=4,
+        pruner={"type": "median", "n_startup_trials": 2, "n_warmup_steps": 1},
+        lr_find={"steps": 40, "architectures": 1, "seeds": 2},
+    )
+    result = run_cli("run", str(sweep))
+    assert result.returncode == 0, result.stderr
+    return folder, result.stdout
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """The real ``jaxsweep`` command in a subprocess."""
     return subprocess.run(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -12,41 +15,36 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import run_cli, tiny_sweep
+from tests.conftest import run_cli, tiny_sweep, write_yaml
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 @pytest.fixture(scope="module")
-def finished_sweep(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[Path, subprocess.CompletedProcess]:
-    folder = tmp_path_factory.mktemp("sweep")
-    sweep = tiny_sweep(
-        folder, pruner={"type": "median", "n_startup_trials": 2, "n_warmup_steps": 1}
-    )
-    return folder, run_cli("run", str(sweep))
+def finished_sweep(staged_sweep: tuple[Path, str]) -> tuple[Path, str]:
+    return staged_sweep
 
 
-def load(folder: Path) -> optuna.Study:
-    return optuna.load_study(
-        study_name="tiny", storage=f"sqlite:///{folder / 'results' / 'tiny' / 'study.db'}"
-    )
+def load(folder: Path, name: str = "digits") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=storage_of(folder))
+
+
+def storage_of(folder: Path) -> str:
+    return f"sqlite:///{folder / 'results' / 'digits' / 'study.db'}"
 
 
 def test_run_fills_the_study_and_writes_the_best_params(finished_sweep) -> None:
-    folder, result = finished_sweep
-    assert result.returncode == 0, result.stderr
-    study = load(folder)
-    assert len(study.get_trials(states=FINISHED)) == 8
-    best = yaml.safe_load((folder / "results" / "tiny" / "best_params.yaml").read_text())
+    folder, stdout = finished_sweep
+    assert len(load(folder).get_trials(states=FINISHED)) == 8
+    study = load(folder, "digits-schedule")  # the last stage run gives best_params.yaml
+    best = yaml.safe_load((folder / "results" / "digits" / "best_params.yaml").read_text())
     assert best["trial"] == study.best_trial.number
     assert best["value"] == pytest.approx(study.best_value)
     assert best["params"] == study.best_trial.params
-    assert best["metric"] == "accuracy" and best["stage"] == "search"
+    assert best["metric"] == "accuracy" and best["stage"] == "schedule"
     assert best["config"]["model"]["output_activation"] == "softmax"
     assert best["config"]["train"]["loss"] == "cross_entropy"
-    assert "best trial" in result.stdout
+    assert "best trial" in stdout
 
 
 def test_every_trial_reports_each_trained_epoch(finished_sweep) -> None:
@@ -58,17 +56,17 @@ def test_every_trial_reports_each_trained_epoch(finished_sweep) -> None:
 
 def test_trials_csv_has_a_row_per_trial(finished_sweep) -> None:
     folder, _ = finished_sweep
-    table = pd.read_csv(folder / "results" / "tiny" / "trials.csv")
-    assert len(table) == len(load(folder).trials)
+    table = pd.read_csv(folder / "results" / "digits" / "trials.csv")
+    assert len(table) == len(load(folder).trials) + len(load(folder, "digits-schedule").trials)
     assert {"number", "state", "value", "stage", "duration", "params_learning_rate"} <= set(
         table.columns
     )
-    assert set(table["stage"]) == {"search"}
+    assert set(table["stage"]) == {"search", "schedule"}
 
 
 def test_plots_are_written_and_uploaded_as_artifacts(finished_sweep) -> None:
     folder, _ = finished_sweep
-    plots = folder / "results" / "tiny" / "plots"
+    plots = folder / "results" / "digits" / "plots"
     for name in ("optimization_history", "param_importances", "parallel_coordinate"):
         assert (plots / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     uploaded = optuna.artifacts.get_all_artifact_meta(load(folder))
@@ -77,10 +75,18 @@ def test_plots_are_written_and_uploaded_as_artifacts(finished_sweep) -> None:
 
 def test_the_stock_optuna_command_reads_the_study(finished_sweep) -> None:
     folder, _ = finished_sweep
-    optuna_cli = shutil.which("optuna") or str(Path(__import__("sys").executable).parent / "optuna")
-    storage = f"sqlite:///{folder / 'results' / 'tiny' / 'study.db'}"
+    optuna_cli = shutil.which("optuna") or str(Path(sys.executable).parent / "optuna")
     result = subprocess.run(
-        [optuna_cli, "best-trial", "--study-name", "tiny", "--storage", storage, "-f", "json"],
+        [
+            optuna_cli,
+            "best-trial",
+            "--study-name",
+            "digits",
+            "--storage",
+            storage_of(folder),
+            "-f",
+            "json",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -90,9 +96,11 @@ def test_the_stock_optuna_command_reads_the_study(finished_sweep) -> None:
 
 def test_rerunning_a_finished_sweep_adds_no_trials(finished_sweep) -> None:
     folder, _ = finished_sweep
+    counts = [len(load(folder, name).trials) for name in ("digits", "digits-schedule")]
     result = run_cli("run", str(folder / "sweep.yaml"))
     assert result.returncode == 0, result.stderr
-    assert len(load(folder).trials) == 8
+    assert "reused" in result.stdout  # the LR range test is not run again
+    assert [len(load(folder, n).trials) for n in ("digits", "digits-schedule")] == counts
 
 
 def test_validate_prints_the_resolved_config_and_writes_nothing(tmp_path: Path) -> None:
@@ -128,3 +136,42 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
 def test_help_explains_each_command(command: list[str]) -> None:
     result = run_cli(*command, "--help")
     assert result.returncode == 0 and "Usage" in result.stdout
+
+
+def test_ctrl_c_stops_cleanly_writes_results_and_exits_130(tmp_path: Path) -> None:
+    space = write_yaml(
+        tmp_path / "space.yaml",
+        {"units": 8, "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}},
+    )  # one structure: one compile
+    sweep = tiny_sweep(
+        tmp_path, study="digits", trials=400, epochs=2, population=2, search_space=str(space)
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jaxsweep", "run", str(sweep)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    database = tmp_path / "results" / "digits" / "study.db"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and finished(database) < 4:  # let trials finish first
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stdout and str(tmp_path / "results" / "digits") in stdout
+    study = load(tmp_path)
+    assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+    assert 4 <= len(study.get_trials(states=FINISHED)) < 400
+    assert (tmp_path / "results" / "digits" / "trials.csv").exists()
+
+
+def finished(database: Path) -> int:
+    """Finished trials of a study that another process may not have created yet."""
+    if not database.exists():
+        return 0
+    try:
+        study = optuna.load_study(study_name="digits", storage=f"sqlite:///{database}")
+    except KeyError:
+        return 0
+    return len(study.get_trials(states=FINISHED))

@@ -16,7 +16,7 @@ from jaxsweep.data import Dataset
 from jaxsweep.lr_find import make_range_test, population_range_test, read_curve, suggest
 from jaxsweep.population import cohort_of, device_data, hyper_of, member_keys, stack_hypers
 from jaxsweep.space import load_space, resolve
-from tests.conftest import SMALL_SPACE, run_cli, tiny_sweep, write_yaml
+from tests.conftest import run_cli, write_yaml
 
 MIN_LR, MAX_LR, STEPS = 1e-4, 10.0, 200
 
@@ -114,21 +114,24 @@ def test_the_search_draws_each_optimizers_rate_from_its_window(tmp_path: Path) -
         study.tell(trial, 0.0)
 
 
-def test_lr_find_command_writes_its_outputs_and_a_rerun_reuses_them(tmp_path: Path) -> None:
-    sweep = tiny_sweep(
-        tmp_path,
-        search_space=str(SMALL_SPACE),
-        lr_find={"steps": 40, "architectures": 1, "seeds": 2},
-    )
-    first = run_cli("lr-find", str(sweep))
-    assert first.returncode == 0, first.stderr
-    folder = tmp_path / "results" / "tiny"
-    result = json.loads((folder / "lr_find.json").read_text())
+def test_lr_find_stage_writes_its_outputs_and_a_rerun_reuses_them(
+    staged_sweep: tuple[Path, str],
+) -> None:
+    folder, stdout = staged_sweep
+    results = folder / "results" / "digits"
+    assert "recorded in study digits-lr_find" in stdout
+    result = json.loads((results / "lr_find.json").read_text())
     adam = result["suggestions"]["adam"]
     assert adam["members"] == 2 and adam["window"][0] < adam["learning_rate"] < adam["window"][1]
-    assert (folder / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
-    study = optuna.load_study(study_name="tiny-lr_find", storage=f"sqlite:///{folder / 'study.db'}")
+    assert (results / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
+    study = optuna.load_study(
+        study_name="digits-lr_find", storage=f"sqlite:///{results / 'study.db'}"
+    )
     assert len(study.trials) == 2 and all(t.intermediate_values for t in study.trials)
-    again = run_cli("lr-find", str(sweep))
+    # The search drew Adam's learning rates from the window the range test suggested.
+    search = optuna.load_study(study_name="digits", storage=f"sqlite:///{results / 'study.db'}")
+    low, high = adam["window"]
+    assert all(low <= t.params["learning_rate"] <= high for t in search.trials)
+    again = run_cli("lr-find", str(folder / "sweep.yaml"))
     assert again.returncode == 0 and "reused" in again.stdout
     assert len(study.trials) == 2

@@ -18,15 +18,14 @@ import yaml
 import jaxsweep
 from jaxsweep.config import load_sweep
 from jaxsweep.data import load_dataset
-from tests.conftest import REPO, run_cli, tiny_sweep
+from tests.conftest import REPO, run_cli
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
-    """A finished sweep named like the README's (study 'digits', on iris for speed), retrained."""
-    folder = tmp_path_factory.mktemp("reuse")
-    sweep = tiny_sweep(folder, study="digits", epochs=4)
-    assert run_cli("run", str(sweep)).returncode == 0
+def trained(staged_sweep: tuple[Path, str]) -> tuple[Path, Path, str]:
+    """The shared staged sweep (study 'digits', on iris for speed), its best trial retrained."""
+    folder, _ = staged_sweep
+    sweep = folder / "sweep.yaml"
     results = folder / "results" / "digits"
     trained = run_cli("train", str(sweep), "--params", str(results / "best_params.yaml"))
     assert trained.returncode == 0, trained.stderr
@@ -40,7 +39,7 @@ def test_best_prints_the_best_trial_as_yaml_and_json(trained) -> None:
     as_json = json.loads(run_cli("best", str(results), "--format", "json").stdout)
     assert as_yaml == as_json
     assert as_yaml == yaml.safe_load((results / "best_params.yaml").read_text())
-    assert as_yaml["stage"] == "search" and as_yaml["config"]["model"]["widths"]
+    assert as_yaml["stage"] == "schedule" and as_yaml["config"]["model"]["widths"]
 
 
 def test_train_reproduces_the_trial_and_predict_reproduces_the_test_metric(trained) -> None:
@@ -108,8 +107,10 @@ def test_dashboard_serves_the_study_on_localhost(trained) -> None:
             except OSError:
                 time.sleep(0.2)
         assert studies is not None, "dashboard did not answer"
-        assert [s["study_name"] for s in studies["study_summaries"]] == ["digits"]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/1") as reply:
+        names = {s["study_name"]: s["study_id"] for s in studies["study_summaries"]}
+        assert set(names) == {"digits", "digits-lr_find", "digits-schedule"}
+        url = f"http://127.0.0.1:{port}/api/studies/{names['digits']}"
+        with urllib.request.urlopen(url) as reply:
             study = json.load(reply)
         assert "optimization_history.png" in {a["filename"] for a in study["artifacts"]}
     finally:

@@ -17,7 +17,6 @@ from jaxsweep.model import MLP
 from jaxsweep.population import cohort_of, device_data, hyper_of, member_keys, stack_hypers
 from jaxsweep.space import MemberConfig, resolve
 from jaxsweep.train import Settings, make_optimizer, make_step
-from tests.conftest import run_cli, tiny_sweep
 
 BASE_LR, BATCH, EPOCHS = 0.01, 30, 4
 
@@ -78,13 +77,13 @@ def test_constant_and_plateau_keep_the_injected_rate(iris: Dataset) -> None:
         np.testing.assert_allclose(rates, BASE_LR, rtol=1e-6)  # plateau scales the updates
 
 
-def test_schedule_stage_fixes_the_best_config_and_searches_schedules(tmp_path: Path) -> None:
-    sweep = tiny_sweep(tmp_path, stages=["search", "schedule"], trials=4, schedule_trials=4)
-    result = run_cli("run", str(sweep))
-    assert result.returncode == 0, result.stderr
-    storage = f"sqlite:///{tmp_path / 'results' / 'tiny' / 'study.db'}"
-    search = optuna.load_study(study_name="tiny", storage=storage)
-    schedule = optuna.load_study(study_name="tiny-schedule", storage=storage)
+def test_schedule_stage_fixes_the_best_config_and_searches_schedules(
+    staged_sweep: tuple[Path, str],
+) -> None:
+    folder, _ = staged_sweep
+    storage = f"sqlite:///{folder / 'results' / 'digits' / 'study.db'}"
+    search = optuna.load_study(study_name="digits", storage=storage)
+    schedule = optuna.load_study(study_name="digits-schedule", storage=storage)
     base = MemberConfig.from_dict(search.best_trial.user_attrs["config"])
     assert len(schedule.trials) == 4
     for trial in schedule.trials:
@@ -93,10 +92,6 @@ def test_schedule_stage_fixes_the_best_config_and_searches_schedules(tmp_path: P
         assert config.train.learning_rate == base.train.learning_rate
         assert config.train.schedule.kind == trial.params["schedule"]
         assert trial.user_attrs["stage"] == "schedule"
-    best = yaml.safe_load((tmp_path / "results" / "tiny" / "best_params.yaml").read_text())
-    assert best["stage"] == "schedule" and best["study"] == "tiny-schedule"
+    best = yaml.safe_load((folder / "results" / "digits" / "best_params.yaml").read_text())
+    assert best["stage"] == "schedule" and best["study"] == "digits-schedule"
     assert math.isclose(best["value"], schedule.best_value)
-    again = run_cli("run", str(sweep))  # both stages complete: nothing new
-    assert again.returncode == 0 and len(schedule.trials) == len(
-        optuna.load_study(study_name="tiny-schedule", storage=storage).trials
-    )

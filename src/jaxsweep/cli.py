@@ -13,7 +13,7 @@ import yaml
 from rich.console import Console
 
 from jaxsweep.config import SweepConfig, load_sweep
-from jaxsweep.errors import UserError
+from jaxsweep.errors import Interrupted, UserError
 
 EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -48,7 +48,7 @@ def _guarded(action: Callable[[], None]) -> None:
     except UserError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         err.print("interrupted", markup=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except Exception as exc:

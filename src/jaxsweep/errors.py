@@ -12,6 +12,10 @@ class UserError(Exception):
         self.message = message
 
 
+class Interrupted(Exception):
+    """The user pressed Ctrl-C: the sweep stopped at a boundary and left its study consistent."""
+
+
 def from_validation_error(where: str, error: object, prefix: str = "") -> UserError:
     """Turn the first problem of a pydantic ``ValidationError`` into one readable line."""
     first = error.errors()[0]  # type: ignore[attr-defined]

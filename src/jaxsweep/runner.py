@@ -7,12 +7,13 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import optuna
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from jaxsweep import sweep
 from jaxsweep.config import SweepConfig
-from jaxsweep.errors import UserError
+from jaxsweep.errors import Interrupted, UserError
 from jaxsweep.lr_stage import print_suggestions, run_lr_find, windows_of
 from jaxsweep.plots import write_plots
 from jaxsweep.results import best_params_document, write_results
@@ -49,12 +50,23 @@ def run_sweep(config: SweepConfig, console: Console) -> None:
         highlight=False,
     )
     studies = [search]
-    with _progress_bar(console) as bar:
-        if "search" in config.stages:
-            sweep.run_search(prepared, search, _tracker(bar, "search", config.trials))
-        if "schedule" in config.stages:
-            tracker = _tracker(bar, "schedule", config.schedule_trials)
-            studies.append(run_schedule(prepared, search, tracker))
+    try:
+        with _progress_bar(console) as bar, sweep.stop_request:
+            if "search" in config.stages:
+                sweep.run_search(prepared, search, _tracker(bar, "search", config.trials))
+            if "schedule" in config.stages:
+                tracker = _tracker(bar, "schedule", config.schedule_trials)
+                studies.append(run_schedule(prepared, search, tracker))
+    except Interrupted:
+        if config.schedule_study in optuna.get_all_study_names(config.storage_url):
+            studies.append(sweep.create_study(config, config.schedule_study))
+        written = write_results(config, studies)
+        console.print(
+            f"interrupted: the results so far are in {config.results_dir}/ "
+            f"({len(written)} files); run the same command again to go on",
+            highlight=False,
+        )
+        raise
     written = write_results(config, studies)
     written += write_plots(search, config.results_dir)
     if len(studies) > 1:

@@ -62,10 +62,18 @@ def locate(results_dir: Path | None, url: str | None, study: str | None) -> tupl
     check_url(url, "--storage")
     names = optuna.get_all_study_names(open_storage(url, "--storage"))
     if study is None:
-        fallback = results_dir.name if results_dir is not None else None
-        study = names[0] if len(names) == 1 else fallback
+        study = names[0] if len(names) == 1 else _last_stage(names, results_dir)
     if study not in names:
         raise UserError(
             "--study", f"no study {study!r} in {mask(url)} (studies: {', '.join(names) or 'none'})"
         )
     return url, study
+
+
+def _last_stage(names: list[str], results_dir: Path | None) -> str | None:
+    """A sweep's folder holds a study per stage; its result is the last stage's (the schedule
+    stage's when it ran, else the search's): the one best_params.yaml describes."""
+    if results_dir is None:
+        return None
+    schedule = f"{results_dir.name}-schedule"
+    return schedule if schedule in names else results_dir.name

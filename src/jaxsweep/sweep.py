@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +16,7 @@ import optuna
 
 from jaxsweep.config import SweepConfig
 from jaxsweep.data import Dataset, load_dataset
-from jaxsweep.errors import UserError
+from jaxsweep.errors import Interrupted, UserError
 from jaxsweep.losses import metric_names
 from jaxsweep.population import (
     Member,
@@ -32,6 +34,31 @@ from jaxsweep.storage import check_url, open_storage
 from jaxsweep.train import Cohort, Data, Settings, population_trainer
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+class StopRequest:
+    """Ctrl-C asks the sweep to stop at the next training-call boundary (every epoch when a
+    pruner is on); a second Ctrl-C stops at once. Used as a context manager around a sweep."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> StopRequest:
+        self.requested = False
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, *_: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+stop_request = StopRequest()
 
 
 @dataclass(frozen=True)
@@ -206,9 +233,15 @@ def run_search(
             members.append(Member(trial.number, member_config))
         by_number = {trial.number: trial for trial in trials}
         for cohort, group in group_by_cohort(members, dataset.task).items():
+            if stop_request.requested:  # asked but never trained: failed, so a rerun retries
+                for member in group:
+                    study.tell(by_number[member.number], state=optuna.trial.TrialState.FAIL)
+                continue
             train_group(prepared, study, cohort, [(by_number[m.number], m) for m in group], data)
             progress.done, progress.best = finished_trials(study), _best(study)
             on_progress(progress)
+        if stop_request.requested:
+            raise Interrupted(f"stopped by Ctrl-C in stage {stage}")
 
 
 def train_group(
@@ -233,6 +266,8 @@ def train_group(
     chunk = 1 if pruning else config.epochs  # report every epoch when a pruner may act on it
     pruned: set[int] = set()
     for start in range(0, config.epochs, chunk):
+        if stop_request.requested:
+            break
         state, history = trainer.run(state, hyper, data, chunk)
         history = jax.device_get(history)
         for i, (trial, _) in enumerate(group):
@@ -247,7 +282,7 @@ def train_group(
             state = state._replace(stopped=state.stopped.at[np.array(sorted(pruned))].set(True))
         if bool(jnp.all(state.stopped[: len(group)])):
             break
-    _tell(study, group, jax.device_get(state), settings, pruned)
+    _tell(study, group, jax.device_get(state), settings, pruned, stop_request.requested)
 
 
 def _tell(
@@ -256,12 +291,16 @@ def _tell(
     state: object,
     settings: Settings,
     pruned: set[int],
+    interrupted: bool = False,
 ) -> None:
     sign = 1.0 if settings.maximize else -1.0
     for i, (trial, _) in enumerate(group):
         trial.set_user_attr("epochs", int(state.epoch[i]))  # type: ignore[attr-defined]
         trial.set_user_attr("best_epoch", int(state.best_epoch[i]))  # type: ignore[attr-defined]
-        if state.diverged[i]:  # type: ignore[attr-defined]
+        if interrupted and not state.stopped[i]:  # type: ignore[attr-defined]
+            trial.set_user_attr("stopped", "interrupted")
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        elif state.diverged[i]:  # type: ignore[attr-defined]
             # Pruned rather than failed: a diverging configuration is a finished, bad result that
             # counts towards the budget, and Optuna's samplers learn from its reported epochs.
             trial.set_user_attr("stopped", "diverged: non-finite loss")
