@@ -152,8 +152,10 @@ def test_a_diverging_member_is_flagged_and_leaves_the_others_bit_identical(
 ) -> None:
     # Regression with MSE: at learning rate 10 the error feeds the gradient and overflows.
     settings = Settings("rmse", maximize=False, patience=None, min_delta=0.0)
-    calm = [resolve({"optimizer": "sgd", "learning_rate": lr, "units": 8}, "regression", 1)
-            for lr in (0.01, 0.003)]
+    calm = [
+        resolve({"optimizer": "sgd", "learning_rate": lr, "units": 8}, "regression", 1)
+        for lr in (0.01, 0.003)
+    ]
     wild = resolve({"optimizer": "sgd", "learning_rate": 10.0, "units": 8}, "regression", 1)
     trainer = population_trainer(cohort_of(calm[0], "regression"), settings)
     runs = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -61,9 +62,32 @@ def group_by_cohort(members: list[Member], task: str) -> dict[Cohort, list[Membe
     return dict(groups)
 
 
-def padded_size(n: int) -> int:
-    """Populations are padded to a power of two so that few sizes are ever compiled."""
-    return 1 << max(0, n - 1).bit_length()
+def padded_size(n: int, devices: int = 1) -> int:
+    """Populations are padded to a power of two (so that few sizes are ever compiled), at least
+    one member per device and a multiple of the device count."""
+    size = 1 << max(0, max(n, devices) - 1).bit_length()
+    return -(-size // devices) * devices
+
+
+MIN_MEMBERS_PER_DEVICE = 8  # below this, splitting costs more in dispatch than it saves
+
+
+def devices_for(members: int) -> int:
+    """How many local devices a population of ``members`` is split over."""
+    count = jax.local_device_count()
+    return count if members >= MIN_MEMBERS_PER_DEVICE * count else 1
+
+
+def spread(tree: Any, devices: int) -> Any:
+    """Place a population's arrays with their member axis split over ``devices`` local devices
+    (host devices on CPU, one per core; or GPUs). Members never exchange data, so XLA partitions
+    the vmapped program without communication; shared data follows to each device."""
+    if devices == 1:
+        return tree
+    mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:devices]), ("members",))
+    return jax.device_put(
+        tree, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("members"))
+    )
 
 
 def stack_hypers(hypers: list[Hyper]) -> Hyper:

@@ -21,10 +21,12 @@ from jaxsweep.losses import metric_names
 from jaxsweep.population import (
     Member,
     device_data,
+    devices_for,
     group_by_cohort,
     hyper_of,
     member_keys,
     padded_size,
+    spread,
     stack_hypers,
 )
 from jaxsweep.schedules import DEFAULT_SPACE
@@ -255,13 +257,15 @@ def train_group(
     config, settings = prepared.config, prepared.settings
     trainer = population_trainer(cohort, settings)
     # Pad with copies of the last member so that only a few population sizes ever compile.
-    padded = [m for _, m in group] + [group[-1][1]] * (padded_size(len(group)) - len(group))
-    hyper = stack_hypers(
-        [hyper_of(m.config, prepared.dataset.train.y, cohort.task) for m in padded]
+    devices = devices_for(len(group))
+    size = padded_size(len(group), devices)
+    padded = [m for _, m in group] + [group[-1][1]] * (size - len(group))
+    hyper = spread(
+        stack_hypers([hyper_of(m.config, prepared.dataset.train.y, cohort.task) for m in padded]),
+        devices,
     )
-    state = trainer.init(
-        member_keys(config.seed, [m.number for m in padded]), hyper, data.X_train[:1]
-    )
+    keys = spread(member_keys(config.seed, [m.number for m in padded]), devices)
+    state = trainer.init(keys, hyper, data.X_train[:1])
     pruning = config.pruner.type != "none"
     chunk = 1 if pruning else config.epochs  # report every epoch when a pruner may act on it
     pruned: set[int] = set()

@@ -1,0 +1,61 @@
+"""Populations: padding, and the member axis split over several devices."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from jaxsweep.population import padded_size
+
+# Trains 33 iris members (a count 4 devices do not divide) and prints their histories.
+SCRIPT = """
+import json, jax
+from jaxsweep.config import DataConfig
+from jaxsweep.data import load_dataset
+from jaxsweep.population import *
+from jaxsweep.space import resolve
+from jaxsweep.train import Settings, population_trainer
+iris = load_dataset(DataConfig(source="iris"), 0)
+configs = [resolve({"units": 8, "learning_rate": 10 ** (-3 + i / 16)}, "multiclass", 3)
+           for i in range(33)]
+settings = Settings("accuracy", True, None, 0.0)
+trainer = population_trainer(cohort_of(configs[0], "multiclass"), settings)
+devices = devices_for(len(configs))
+size = padded_size(len(configs), devices)
+configs += [configs[-1]] * (size - len(configs))
+hyper = spread(stack_hypers([hyper_of(c, iris.train.y, "multiclass") for c in configs]), devices)
+keys = spread(member_keys(0, list(range(size))), devices)
+state, history = trainer.run(trainer.init(keys, hyper, iris.train.X[:1]), hyper,
+                             device_data(iris), 3)
+print(json.dumps({"devices": devices, "shards": len(state.best_score.sharding.device_set),
+                  "loss": history["loss"][:33].tolist()}))
+"""
+
+
+def run_on(devices: int) -> dict:
+    env = os.environ | {"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=True,
+    )
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_padded_sizes_are_powers_of_two_and_fill_every_device() -> None:
+    assert [padded_size(n) for n in (1, 2, 3, 5, 16, 17)] == [1, 2, 4, 8, 16, 32]
+    assert padded_size(1, devices=4) == 4 and padded_size(33, devices=4) == 64
+    assert padded_size(5, devices=3) == 9  # a multiple of the device count
+
+
+def test_four_devices_give_the_results_of_one() -> None:
+    one, four = run_on(1), run_on(4)
+    assert (one["devices"], four["devices"], four["shards"]) == (1, 4, 4)
+    np.testing.assert_allclose(four["loss"], one["loss"], rtol=1e-6)
