@@ -166,12 +166,58 @@ def test_ctrl_c_stops_cleanly_writes_results_and_exits_130(tmp_path: Path) -> No
     assert (tmp_path / "results" / "digits" / "trials.csv").exists()
 
 
-def finished(database: Path) -> int:
-    """Finished trials of a study that another process may not have created yet."""
+def finished(database: Path, states: tuple = FINISHED) -> int:
+    """Trials (finished ones by default) of a study another process may not have created yet."""
     if not database.exists():
         return 0
     try:
         study = optuna.load_study(study_name="digits", storage=f"sqlite:///{database}")
     except KeyError:
         return 0
-    return len(study.get_trials(states=FINISHED))
+    return len(study.get_trials(states=states))
+
+
+def test_a_killed_run_resumes_retrying_its_running_trials(tmp_path: Path) -> None:
+    space = write_yaml(
+        tmp_path / "space.yaml",
+        {"units": 8, "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}},
+    )
+    sweep = tiny_sweep(
+        tmp_path,
+        study="digits",
+        trials=12,
+        epochs=60,
+        population=2,
+        search_space=str(space),
+        heartbeat={"interval": 1, "grace": 2},
+    )
+    database = tmp_path / "results" / "digits" / "study.db"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jaxsweep", "run", str(sweep)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    running_state = (optuna.trial.TrialState.RUNNING,)
+    while time.monotonic() < deadline and (
+        finished(database) < 2 or finished(database, running_state) < 1
+    ):  # kill mid-population: some trials finished, others running
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    before = load(tmp_path)
+    complete = {t.number: t.params for t in before.get_trials(states=FINISHED)}
+    running = [t.number for t in before.get_trials(states=(optuna.trial.TrialState.RUNNING,))]
+    assert complete and running, "the kill should land mid-population"
+    time.sleep(3)  # past the grace period: the dead worker's trials are stale
+    result = run_cli("run", str(sweep))
+    assert result.returncode == 0, result.stderr
+    after = load(tmp_path)
+    assert len(after.get_trials(states=FINISHED)) == 6  # the budget counts finished trials
+    assert {t.number: t.params for t in after.trials if t.number in complete} == complete
+    states = {t.number: t.state for t in after.trials}
+    assert all(states[n] == optuna.trial.TrialState.FAIL for n in running)
+    retried = {
+        optuna.storages.RetryFailedTrialCallback.retried_trial_number(t) for t in after.trials
+    }
+    assert set(running) <= retried

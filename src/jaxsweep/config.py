@@ -97,6 +97,21 @@ class LrFindConfig(_Strict):
         return self
 
 
+class HeartbeatConfig(_Strict):
+    """A worker records a heartbeat for its running trials every `interval` seconds; a trial
+    silent for `grace` seconds (its worker was killed) is marked failed and retried."""
+
+    interval: Annotated[int, Field(ge=1)] = 20
+    grace: Annotated[int, Field(ge=2)] = 60
+    max_retry: Annotated[int, Field(ge=0)] = 2
+
+    @model_validator(mode="after")
+    def _grace_outlasts_interval(self) -> HeartbeatConfig:
+        if self.grace <= self.interval:
+            raise ValueError(f"grace {self.grace} must exceed interval {self.interval}")
+        return self
+
+
 class SweepConfig(_Strict):
     study: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     data: DataConfig
@@ -112,6 +127,7 @@ class SweepConfig(_Strict):
     trials: Annotated[int, Field(ge=1)] = 64
     stages: tuple[Stage, ...] = ("search",)
     lr_find: LrFindConfig = LrFindConfig()
+    heartbeat: HeartbeatConfig = HeartbeatConfig()
     schedule_trials: Annotated[int, Field(ge=1)] = 16
     schedule_space: str | None = Field(None, description="default: the built-in schedule space")
     results: str = "results"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -36,13 +38,25 @@ def sqlite_path(url: str) -> Path | None:
     return Path(url.removeprefix("sqlite:///"))
 
 
-def open_storage(url: str, where: str = "storage") -> optuna.storages.BaseStorage:
+def open_storage(
+    url: str, where: str = "storage", heartbeat: tuple[int, int, int] | None = None
+) -> optuna.storages.BaseStorage:
+    """Open (creating a SQLite file's folder). ``heartbeat`` = (interval, grace, max_retry)
+    turns on Optuna's heartbeat: trials of a killed worker are failed and retried."""
     check_url(url, where)
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = {}
+    if heartbeat is not None:
+        interval, grace, retries = heartbeat
+        options = {
+            "heartbeat_interval": interval,
+            "grace_period": grace,
+            "failed_trial_callback": optuna.storages.RetryFailedTrialCallback(retries),
+        }
     try:
-        return optuna.storages.RDBStorage(url)
+        return optuna.storages.RDBStorage(url, **options)
     except Exception as exc:  # SQLAlchemy raises driver-specific errors
         raise UserError(
             where, f"cannot open {mask(url)}: {mask(str(exc).splitlines()[0])}"
@@ -77,3 +91,32 @@ def _last_stage(names: list[str], results_dir: Path | None) -> str | None:
         return None
     schedule = f"{results_dir.name}-schedule"
     return schedule if schedule in names else results_dir.name
+
+
+class Heartbeat(threading.Thread):
+    """Records a heartbeat for each running trial every interval, from a thread, so that a long
+    compiled training call never looks like a dead worker."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage) -> None:
+        super().__init__(daemon=True, name="jaxsweep-heartbeat")
+        self.storage = storage
+        self.trial_ids: set[int] = set()
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        interval = self.storage.get_heartbeat_interval()  # type: ignore[attr-defined]
+        while not self.stopped.wait(interval):
+            with self.lock:
+                ids = list(self.trial_ids)
+            for trial_id in ids:
+                self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+
+    def beat(self, trial_ids: list[int], running: bool) -> None:
+        with self.lock:
+            for trial_id in trial_ids:
+                if running:
+                    self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+                    self.trial_ids.add(trial_id)
+                else:
+                    self.trial_ids.discard(trial_id)

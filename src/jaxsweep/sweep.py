@@ -32,7 +32,7 @@ from jaxsweep.population import (
 from jaxsweep.schedules import DEFAULT_SPACE
 from jaxsweep.schedules import PARAMS as SCHEDULE_PARAMS
 from jaxsweep.space import MemberConfig, SearchSpace, load_space, parse_space, resolve
-from jaxsweep.storage import check_url, open_storage
+from jaxsweep.storage import Heartbeat, check_url, open_storage
 from jaxsweep.train import Cohort, Data, Settings, population_trainer
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -137,7 +137,10 @@ def quiet_optuna() -> None:
 
 
 def create_study(config: SweepConfig, name: str) -> optuna.Study:
-    storage = open_storage(config.storage_url, config.where("storage"))
+    beat = config.heartbeat
+    storage = open_storage(
+        config.storage_url, config.where("storage"), (beat.interval, beat.grace, beat.max_retry)
+    )
     direction = config.metric.resolved_direction
     study = optuna.create_study(
         study_name=name,
@@ -218,15 +221,37 @@ def run_search(
 ) -> None:
     """Ask populations of trials until the budget of finished trials is reached. ``propose``
     turns a trial into a member config (default: sample the search space)."""
-    config, dataset = prepared.config, prepared.dataset
-    budget = config.trials if budget is None else budget
+    budget = prepared.config.trials if budget is None else budget
     propose = propose or propose_from_space(prepared)
-    data = device_data(dataset)
     done = finished_trials(study)
     progress = Progress(done, budget, _best(study), time.perf_counter(), done)
     on_progress(progress)
+    # Optuna's own optimize() loop records heartbeats through these same private handles.
+    heartbeat = Heartbeat(study._storage)
+    heartbeat.start()
+    try:
+        _search_loop(prepared, study, budget, stage, propose, progress, on_progress, heartbeat)
+    finally:
+        heartbeat.stopped.set()
+
+
+def _search_loop(
+    prepared: Prepared,
+    study: optuna.Study,
+    budget: int,
+    stage: str,
+    propose: Propose,
+    progress: Progress,
+    on_progress: Callable[[Progress], None],
+    heartbeat: Heartbeat,
+) -> None:
+    config, dataset = prepared.config, prepared.dataset
+    data = device_data(dataset)
     while (remaining := budget - finished_trials(study)) > 0:
+        # Trials of a killed worker, silent past the grace period, are failed and re-queued.
+        optuna.storages.fail_stale_trials(study)
         trials = [study.ask() for _ in range(min(config.population, remaining))]
+        heartbeat.beat([t._trial_id for t in trials], running=True)
         members = []
         for trial in trials:
             member_config = propose(trial)
@@ -242,6 +267,7 @@ def run_search(
             train_group(prepared, study, cohort, [(by_number[m.number], m) for m in group], data)
             progress.done, progress.best = finished_trials(study), _best(study)
             on_progress(progress)
+        heartbeat.beat([t._trial_id for t in trials], running=False)
         if stop_request.requested:
             raise Interrupted(f"stopped by Ctrl-C in stage {stage}")
 
