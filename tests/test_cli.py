@@ -185,8 +185,8 @@ def test_a_killed_run_resumes_retrying_its_running_trials(tmp_path: Path) -> Non
     sweep = tiny_sweep(
         tmp_path,
         study="digits",
-        trials=12,
-        epochs=60,
+        trials=4,
+        epochs=1000,
         population=2,
         search_space=str(space),
         heartbeat={"interval": 1, "grace": 2},
@@ -213,7 +213,7 @@ def test_a_killed_run_resumes_retrying_its_running_trials(tmp_path: Path) -> Non
     result = run_cli("run", str(sweep))
     assert result.returncode == 0, result.stderr
     after = load(tmp_path)
-    assert len(after.get_trials(states=FINISHED)) == 6  # the budget counts finished trials
+    assert len(after.get_trials(states=FINISHED)) == 4  # the budget counts finished trials
     assert {t.number: t.params for t in after.trials if t.number in complete} == complete
     states = {t.number: t.state for t in after.trials}
     assert all(states[n] == optuna.trial.TrialState.FAIL for n in running)
