@@ -66,7 +66,7 @@ def staged_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         folder,
         study="digits",
         stages=["lr_find", "search", "schedule"],
-        schedule_trials=4,
+        schedule_trials=2,
         pruner={"type": "median", "n_startup_trials": 2, "n_warmup_steps": 1},
         lr_find={"steps": 40, "architectures": 1, "seeds": 2},
     )

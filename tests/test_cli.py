@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -112,14 +114,11 @@ def test_validate_prints_the_resolved_config_and_writes_nothing(tmp_path: Path) 
     assert not (tmp_path / "results").exists()
 
 
-@pytest.mark.parametrize(
+@pytest.mark.parametrize(  # the whole corpus runs in-process in test_bad_inputs.py
     ("change", "args", "expected"),
     [
         ({"epochs": "many"}, [], "key 'epochs'"),
-        ({"data": {"source": "nowhere.csv"}}, [], "not found"),
-        ({}, ["--population", "0"], "--population: key 'population'"),
-        ({}, ["--storage", "redis://localhost"], "unknown storage scheme"),
-        ({"metric": {"name": "rmse"}}, [], "'rmse' does not fit a multiclass task"),
+        ({"metric": {"name": "rmse"}}, ["--population", "2"], "'rmse' does not fit a multiclass"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
@@ -167,14 +166,15 @@ def test_ctrl_c_stops_cleanly_writes_results_and_exits_130(tmp_path: Path) -> No
 
 
 def finished(database: Path, states: tuple = FINISHED) -> int:
-    """Trials (finished ones by default) of a study another process may not have created yet."""
-    if not database.exists():
-        return 0
+    """Trials (finished ones by default) of a study that another process is writing. Read with
+    plain SQL: opening it through Optuna could race the writer at creating its tables."""
+    names = [state.name for state in states]
     try:
-        study = optuna.load_study(study_name="digits", storage=f"sqlite:///{database}")
-    except KeyError:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            query = f"SELECT count(*) FROM trials WHERE state IN ({','.join('?' * len(names))})"
+            return db.execute(query, names).fetchone()[0]
+    except sqlite3.Error:  # not created yet
         return 0
-    return len(study.get_trials(states=states))
 
 
 def test_a_killed_run_resumes_retrying_its_running_trials(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 
 from jaxsweep.population import padded_size
@@ -36,6 +37,13 @@ print(json.dumps({"devices": devices, "shards": len(state.best_score.sharding.de
 """
 
 
+def run_here() -> dict:
+    """The same script in this process (pytest starts JAX with a single CPU device)."""
+    printed: list[str] = []
+    exec(SCRIPT.replace("print(", "printed.append("), {"printed": printed})
+    return json.loads(printed[-1])
+
+
 def run_on(devices: int) -> dict:
     env = os.environ | {"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
     result = subprocess.run(
@@ -56,6 +64,7 @@ def test_padded_sizes_are_powers_of_two_and_fill_every_device() -> None:
 
 
 def test_four_devices_give_the_results_of_one() -> None:
-    one, four = run_on(1), run_on(4)
+    assert jax.local_device_count() == 1
+    one, four = run_here(), run_on(4)
     assert (one["devices"], four["devices"], four["shards"]) == (1, 4, 4)
     np.testing.assert_allclose(four["loss"], one["loss"], rtol=1e-6)

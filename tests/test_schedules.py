@@ -85,7 +85,7 @@ def test_schedule_stage_fixes_the_best_config_and_searches_schedules(
     search = optuna.load_study(study_name="digits", storage=storage)
     schedule = optuna.load_study(study_name="digits-schedule", storage=storage)
     base = MemberConfig.from_dict(search.best_trial.user_attrs["config"])
-    assert len(schedule.trials) == 4
+    assert len(schedule.trials) == 2
     for trial in schedule.trials:
         config = MemberConfig.from_dict(trial.user_attrs["config"])
         assert config.model == base.model

@@ -79,7 +79,7 @@ def zipped_configs() -> list[tuple[str, dict]]:
                     "activation": activation,
                     "initializer": initializers[i % len(initializers)],
                     "optimizer": optimizers[i % len(optimizers)],
-                    "n_layers": 1 + i % 3,
+                    "n_layers": 1,
                     "use_dropout": True,
                     "dropout": 0.2,
                     "batch_norm": i % 2 == 0,

@@ -53,7 +53,7 @@ def open_storage(
         options = {
             "heartbeat_interval": interval,
             "grace_period": grace,
-            "failed_trial_callback": optuna.storages.RetryFailedTrialCallback(retries),
+            "heartbeat_stale_trial_callback": optuna.storages.RetryFailedTrialCallback(retries),
         }
     try:
         return optuna.storages.RDBStorage(url, **options)
