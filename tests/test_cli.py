@@ -186,7 +186,7 @@ def test_a_killed_run_resumes_retrying_its_running_trials(tmp_path: Path) -> Non
         tmp_path,
         study="digits",
         trials=4,
-        epochs=1000,
+        epochs=400,
         population=2,
         search_space=str(space),
         heartbeat={"interval": 1, "grace": 2},
@@ -203,6 +203,7 @@ def test_a_killed_run_resumes_retrying_its_running_trials(tmp_path: Path) -> Non
         finished(database) < 2 or finished(database, running_state) < 1
     ):  # kill mid-population: some trials finished, others running
         time.sleep(0.1)
+    time.sleep(0.2)  # into the population's training, past its trials' first heartbeats
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     before = load(tmp_path)

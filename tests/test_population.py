@@ -45,7 +45,8 @@ def run_here() -> dict:
 
 
 def run_on(devices: int) -> dict:
-    env = os.environ | {"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
+    env = os.environ | {"XLA_FLAGS": flags.strip()}
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT],
         capture_output=True,

@@ -18,6 +18,7 @@ from jaxsweep.lr_stage import print_suggestions, run_lr_find, windows_of
 from jaxsweep.plots import write_plots
 from jaxsweep.results import best_params_document, write_results
 from jaxsweep.schedule_stage import run_schedule
+from jaxsweep.stopping import stop_request
 from jaxsweep.storage import mask
 from jaxsweep.summary import print_best
 
@@ -51,7 +52,7 @@ def run_sweep(config: SweepConfig, console: Console) -> None:
     )
     studies = [search]
     try:
-        with _progress_bar(console) as bar, sweep.stop_request:
+        with _progress_bar(console) as bar, stop_request:
             if "search" in config.stages:
                 sweep.run_search(prepared, search, _tracker(bar, "search", config.trials))
             if "schedule" in config.stages:

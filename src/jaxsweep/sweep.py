@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import signal
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -32,35 +30,11 @@ from jaxsweep.population import (
 from jaxsweep.schedules import DEFAULT_SPACE
 from jaxsweep.schedules import PARAMS as SCHEDULE_PARAMS
 from jaxsweep.space import MemberConfig, SearchSpace, load_space, parse_space, resolve
+from jaxsweep.stopping import stop_request
 from jaxsweep.storage import Heartbeat, check_url, open_storage
 from jaxsweep.train import Cohort, Data, Settings, population_trainer
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-
-
-class StopRequest:
-    """Ctrl-C asks the sweep to stop at the next training-call boundary (every epoch when a
-    pruner is on); a second Ctrl-C stops at once. Used as a context manager around a sweep."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
-
-    def __enter__(self) -> StopRequest:
-        self.requested = False
-        self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        signal.signal(signal.SIGINT, self._previous)
-
-    def _handle(self, *_: object) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-
-stop_request = StopRequest()
 
 
 @dataclass(frozen=True)
@@ -250,8 +224,11 @@ def _search_loop(
     while (remaining := budget - finished_trials(study)) > 0:
         # Trials of a killed worker, silent past the grace period, are failed and re-queued.
         optuna.storages.fail_stale_trials(study)
-        trials = [study.ask() for _ in range(min(config.population, remaining))]
-        heartbeat.beat([t._trial_id for t in trials], running=True)
+        trials = []
+        for _ in range(min(config.population, remaining)):
+            trials.append(study.ask())
+            heartbeat.beat([trials[-1]._trial_id], running=True)  # at once: a trial with no
+            # heartbeat at all would never be seen as stale
         members = []
         for trial in trials:
             member_config = propose(trial)
