@@ -6,13 +6,13 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import yaml
 from rich.console import Console
 
-from jaxsweep.config import SweepConfig, load_sweep
+from jaxsweep.config import load_sweep
 from jaxsweep.errors import Interrupted, UserError
 
 EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
@@ -63,10 +63,6 @@ def _guarded(action: Callable[[], None]) -> None:
         raise typer.Exit(EXIT_FAILURE) from None
 
 
-def _load(sweep: Path, **overrides: Any) -> SweepConfig:
-    return load_sweep(sweep, overrides)
-
-
 @app.command()
 def validate(sweep: SweepArg) -> None:
     """Check a sweep file, its space and its data; print the resolved config (writes nothing)."""
@@ -75,7 +71,7 @@ def validate(sweep: SweepArg) -> None:
         from jaxsweep.summary import resolved_document
         from jaxsweep.sweep import prepare
 
-        document = resolved_document(prepare(_load(sweep)))
+        document = resolved_document(prepare(load_sweep(sweep)))
         typer.echo(yaml.safe_dump(document, sort_keys=False), nl=False)  # plain: scripts parse it
 
     _guarded(action)
@@ -103,16 +99,18 @@ def run(
     def action() -> None:
         from jaxsweep.runner import run_sweep
 
-        config = _load(
+        config = load_sweep(
             sweep,
-            stages=None if stages is None else [s.strip() for s in stages.split(",")],
-            trials=trials,
-            population=population,
-            epochs=epochs,
-            storage=storage,
-            study=study,
-            seed=seed,
-            results=None if results is None else str(results),
+            dict(
+                stages=None if stages is None else [s.strip() for s in stages.split(",")],
+                trials=trials,
+                population=population,
+                epochs=epochs,
+                storage=storage,
+                study=study,
+                seed=seed,
+                results=None if results is None else str(results),
+            ),
         )
         run_sweep(config, console)
 
@@ -131,7 +129,9 @@ def lr_find(
     def action() -> None:
         from jaxsweep.runner import run_sweep
 
-        config = _load(sweep, stages=["lr_find"], results=None if results is None else str(results))
+        config = load_sweep(
+            sweep, dict(stages=["lr_find"], results=None if results is None else str(results))
+        )
         run_sweep(config, console)
 
     _guarded(action)
@@ -201,8 +201,8 @@ def train(
         from jaxsweep.sweep import prepare
 
         best = load_best(params)
-        config = _load(
-            sweep, seed=seed, epochs=epochs, results=None if results is None else str(results)
+        config = load_sweep(
+            sweep, dict(seed=seed, epochs=epochs, results=None if results is None else str(results))
         )
         folder = out if out is not None else config.results_dir / "model"
         done = retrain(prepare(config), best, config.seed, folder)

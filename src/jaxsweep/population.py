@@ -100,7 +100,7 @@ def member_keys(seed: int, numbers: list[int]) -> jax.Array:
     """Each member's key depends on the sweep seed and its trial number only, so a member
     trains the same whatever population it lands in."""
     base = jax.random.PRNGKey(seed)
-    return jnp.stack([jax.random.fold_in(base, n) for n in numbers])
+    return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, jnp.asarray(numbers, jnp.uint32))
 
 
 def device_data(dataset: Dataset) -> Data:
