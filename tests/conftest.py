@@ -89,6 +89,6 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
         capture_output=True,
         text=True,
         cwd=cwd,
-        timeout=300,
+        timeout=100,
         check=False,
     )

@@ -187,6 +187,7 @@ def test_a_killed_run_resumes_retrying_its_running_trials(tmp_path: Path) -> Non
         study="digits",
         trials=4,
         epochs=400,
+        early_stopping={"patience": 400},  # long populations: the kill must land inside one
         population=2,
         search_space=str(space),
         heartbeat={"interval": 1, "grace": 2},
@@ -219,6 +220,7 @@ def test_a_killed_run_resumes_retrying_its_running_trials(tmp_path: Path) -> Non
     states = {t.number: t.state for t in after.trials}
     assert all(states[n] == optuna.trial.TrialState.FAIL for n in running)
     retried = {
-        optuna.storages.RetryFailedTrialCallback.retried_trial_number(t) for t in after.trials
+        optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t)
+        for t in after.trials
     }
     assert set(running) <= retried

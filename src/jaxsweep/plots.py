@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # files only: works with no display
 
 import matplotlib.pyplot as plt
 import optuna
-from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 from optuna.visualization import matplotlib as optuna_plots
 
 ARTIFACTS = "artifacts"
@@ -52,7 +52,7 @@ def write_plots(study: optuna.Study, results_dir: Path, prefix: str = "") -> lis
             figure.set_size_inches(9, 5.5)
             figure.savefig(path, dpi=100, bbox_inches="tight")
         plt.close(figure)
-        upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study)
+        publish(store, path, study)
         written.append(path)
     return written
 
@@ -88,7 +88,16 @@ def plot_lr_find(suggestions: dict, path: Path, study: optuna.Study) -> Path:
     axes.legend()
     figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(figure)
-    upload_artifact(
-        artifact_store=artifact_store(path.parent), file_path=str(path), study_or_trial=study
-    )
+    publish(artifact_store(path.parent), path, study)
     return path
+
+
+def publish(store: FileSystemArtifactStore, path: Path, study: optuna.Study) -> None:
+    """Upload a plot as a study artifact, or replace the content of the one a previous run of
+    the sweep uploaded under the same name, so a resumed study lists each plot once."""
+    for meta in get_all_artifact_meta(study):
+        if meta.filename == path.name:
+            with path.open("rb") as content:
+                store.write(meta.artifact_id, content)
+            return
+    upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study)

@@ -19,7 +19,7 @@ from jaxsweep.plots import write_plots
 from jaxsweep.results import best_params_document, write_results
 from jaxsweep.schedule_stage import run_schedule
 from jaxsweep.stopping import stop_request
-from jaxsweep.storage import mask
+from jaxsweep.storage import mask, open_storage
 from jaxsweep.summary import print_best
 
 
@@ -59,7 +59,7 @@ def run_sweep(config: SweepConfig, console: Console) -> None:
                 tracker = _tracker(bar, "schedule", config.schedule_trials)
                 studies.append(run_schedule(prepared, search, tracker))
     except Interrupted:
-        if config.schedule_study in optuna.get_all_study_names(config.storage_url):
+        if config.schedule_study in study_names(config):
             studies.append(sweep.create_study(config, config.schedule_study))
         written = write_results(config, studies)
         console.print(
@@ -78,6 +78,10 @@ def run_sweep(config: SweepConfig, console: Console) -> None:
         + ", ".join(str(p.relative_to(config.results_dir)) for p in written),
         highlight=False,
     )
+
+
+def study_names(config: SweepConfig) -> list[str]:
+    return optuna.get_all_study_names(open_storage(config.storage_url, config.where("storage")))
 
 
 def _tracker(bar: Progress, stage: str, total: int) -> Callable[[sweep.Progress], None]:

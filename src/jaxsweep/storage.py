@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
-import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 
 from jaxsweep.errors import UserError
 
-SCHEMES = ("sqlite", "postgresql+psycopg2", "postgresql", "mysql+pymysql", "mysql")
+SCHEMES = ("sqlite", "journal", "postgresql+psycopg2", "postgresql", "mysql+pymysql", "mysql")
+# Files a results folder may hold its study in, by the scheme that reads them.
+LOCAL_FILES = {"sqlite": "study.db", "journal": "journal.log"}
 _PASSWORD = re.compile(r"(?P<head>://[^:/@]+:)(?P<password>[^@]*)(?P<tail>@)")
 
 
@@ -27,40 +30,61 @@ def check_url(url: str, where: str = "storage") -> None:
         raise UserError(
             where,
             f"unknown storage scheme in {mask(url)!r} (accepted: "
-            "sqlite:///path.db, postgresql+psycopg2://user@host/db, mysql+pymysql://…)",
+            "sqlite:///path.db, journal:///path.log, postgresql+psycopg2://user@host/db, "
+            "mysql+pymysql://…)",
         )
 
 
-def sqlite_path(url: str) -> Path | None:
-    """The database file of a sqlite URL, so its folder can be created; None otherwise."""
-    if not url.startswith("sqlite:///"):
-        return None
-    return Path(url.removeprefix("sqlite:///"))
+def local_path(url: str) -> Path | None:
+    """The file of a sqlite or journal URL (``scheme:///relative`` or ``scheme:////absolute``,
+    as SQLAlchemy writes them), so its folder can be created; None for a server."""
+    for scheme in LOCAL_FILES:
+        if url.startswith(f"{scheme}:///"):
+            return Path(url.removeprefix(f"{scheme}:///"))
+    return None
 
 
 def open_storage(
     url: str, where: str = "storage", heartbeat: tuple[int, int, int] | None = None
 ) -> optuna.storages.BaseStorage:
-    """Open (creating a SQLite file's folder). ``heartbeat`` = (interval, grace, max_retry)
-    turns on Optuna's heartbeat: trials of a killed worker are failed and retried."""
+    """Open (creating a local file's folder). ``heartbeat`` = (interval, grace, max_retry)
+    turns on Optuna's heartbeat, so that trials of a killed worker are failed and retried.
+    Optuna's journal storage has none (``jaxsweep.heartbeat`` keeps one for it)."""
     check_url(url, where)
-    path = sqlite_path(url)
+    path = local_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("journal:"):
+        if path is None:
+            raise UserError(where, f"a journal storage is a file: journal:///path.log, not {url!r}")
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
     options: dict[str, Any] = {}
     if heartbeat is not None:
         interval, grace, retries = heartbeat
         options = {
             "heartbeat_interval": interval,
             "grace_period": grace,
-            "heartbeat_stale_trial_callback": optuna.storages.RetryFailedTrialCallback(retries),
+            "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
+                retries
+            ),
         }
     try:
-        return optuna.storages.RDBStorage(url, **options)
+        return _rdb_storage(url, options)
     except Exception as exc:  # SQLAlchemy raises driver-specific errors
         raise UserError(
             where, f"cannot open {mask(url)}: {mask(str(exc).splitlines()[0])}"
         ) from None
+
+
+def _rdb_storage(url: str, options: dict[str, Any]) -> optuna.storages.RDBStorage:
+    """Workers started together on an empty database all create Optuna's tables; all but one
+    lose that race with a duplicate-object error, and then find the tables made."""
+    for attempt in range(3):
+        try:
+            return optuna.storages.RDBStorage(url, **options)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            time.sleep(0.2 * (attempt + 1))
+    return optuna.storages.RDBStorage(url, **options)  # the last try's error goes to the caller
 
 
 def locate(results_dir: Path | None, url: str | None, study: str | None) -> tuple[str, str]:
@@ -69,10 +93,16 @@ def locate(results_dir: Path | None, url: str | None, study: str | None) -> tupl
     if url is None:
         if results_dir is None:
             raise UserError("arguments", "give a results folder or --storage URL")
-        database = results_dir / "study.db"
-        if not database.is_file():
-            raise UserError(str(results_dir), "no study.db here (is it a results/<study> folder?)")
-        url = f"sqlite:///{database.as_posix()}"
+        found = [
+            (s, results_dir / f) for s, f in LOCAL_FILES.items() if (results_dir / f).is_file()
+        ]
+        if not found:
+            raise UserError(
+                str(results_dir),
+                f"no {' or '.join(LOCAL_FILES.values())} here (is it a results/<study> folder?)",
+            )
+        scheme, file = found[0]
+        url = f"{scheme}:///{file.as_posix()}"
     check_url(url, "--storage")
     names = optuna.get_all_study_names(open_storage(url, "--storage"))
     if study is None:
@@ -91,32 +121,3 @@ def _last_stage(names: list[str], results_dir: Path | None) -> str | None:
         return None
     schedule = f"{results_dir.name}-schedule"
     return schedule if schedule in names else results_dir.name
-
-
-class Heartbeat(threading.Thread):
-    """Records a heartbeat for each running trial every interval, from a thread, so that a long
-    compiled training call never looks like a dead worker."""
-
-    def __init__(self, storage: optuna.storages.BaseStorage) -> None:
-        super().__init__(daemon=True, name="jaxsweep-heartbeat")
-        self.storage = storage
-        self.trial_ids: set[int] = set()
-        self.lock = threading.Lock()
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        interval = self.storage.get_heartbeat_interval()  # type: ignore[attr-defined]
-        while not self.stopped.wait(interval):
-            with self.lock:
-                ids = list(self.trial_ids)
-            for trial_id in ids:
-                self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
-
-    def beat(self, trial_ids: list[int], running: bool) -> None:
-        with self.lock:
-            for trial_id in trial_ids:
-                if running:
-                    self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
-                    self.trial_ids.add(trial_id)
-                else:
-                    self.trial_ids.discard(trial_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import warnings
 from collections.abc import Callable
@@ -15,6 +17,7 @@ import optuna
 from jaxsweep.config import SweepConfig
 from jaxsweep.data import Dataset, load_dataset
 from jaxsweep.errors import Interrupted, UserError
+from jaxsweep.heartbeat import Heartbeat
 from jaxsweep.losses import metric_names
 from jaxsweep.population import (
     Member,
@@ -31,10 +34,11 @@ from jaxsweep.schedules import DEFAULT_SPACE
 from jaxsweep.schedules import PARAMS as SCHEDULE_PARAMS
 from jaxsweep.space import MemberConfig, SearchSpace, load_space, parse_space, resolve
 from jaxsweep.stopping import stop_request
-from jaxsweep.storage import Heartbeat, check_url, open_storage
+from jaxsweep.storage import check_url, open_storage
 from jaxsweep.train import Cohort, Data, Settings, population_trainer
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,8 @@ def load_schedule_space(config: SweepConfig, task: str) -> SearchSpace:
 def quiet_optuna() -> None:
     """The progress bar reports trials; Optuna's per-trial log lines would drown it."""
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # We record heartbeats ourselves (storage.Heartbeat), as Study.optimize would.
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -200,8 +206,7 @@ def run_search(
     done = finished_trials(study)
     progress = Progress(done, budget, _best(study), time.perf_counter(), done)
     on_progress(progress)
-    # Optuna's own optimize() loop records heartbeats through these same private handles.
-    heartbeat = Heartbeat(study._storage)
+    heartbeat = Heartbeat(study, prepared.config.heartbeat)
     heartbeat.start()
     try:
         _search_loop(prepared, study, budget, stage, propose, progress, on_progress, heartbeat)
@@ -221,19 +226,27 @@ def _search_loop(
 ) -> None:
     config, dataset = prepared.config, prepared.dataset
     data = device_data(dataset)
-    while (remaining := budget - finished_trials(study)) > 0:
-        # Trials of a killed worker, silent past the grace period, are failed and re-queued.
-        optuna.storages.fail_stale_trials(study)
+    while True:
+        heartbeat.fail_stale()  # a killed worker's trials are failed and queued again
+        finished, running = _count(study)  # running: other workers' (ours are all told here)
+        if finished >= budget:
+            return
+        if budget - finished - running <= 0:  # the rest is running elsewhere; they may be
+            _wait_for_others(progress, finished, on_progress)  # pruned or fail, so stay
+            continue
         trials = []
-        for _ in range(min(config.population, remaining)):
+        for _ in range(min(config.population, budget - finished - running)):
             trials.append(study.ask())
-            heartbeat.beat([trials[-1]._trial_id], running=True)  # at once: a trial with no
-            # heartbeat at all would never be seen as stale
+            heartbeat.beat([trials[-1]._trial_id], running=True)
+        kept = _drop_surplus(study, trials, budget)
+        heartbeat.beat([t._trial_id for t in trials if t not in kept], running=False)
+        trials = kept
         members = []
         for trial in trials:
             member_config = propose(trial)
             trial.set_user_attr("config", member_config.as_dict())
             trial.set_user_attr("stage", stage)
+            trial.set_user_attr("worker", WORKER)  # which machine and process trained it
             members.append(Member(trial.number, member_config))
         by_number = {trial.number: trial for trial in trials}
         for cohort, group in group_by_cohort(members, dataset.task).items():
@@ -247,6 +260,40 @@ def _search_loop(
         heartbeat.beat([t._trial_id for t in trials], running=False)
         if stop_request.requested:
             raise Interrupted(f"stopped by Ctrl-C in stage {stage}")
+
+
+def _count(study: optuna.Study) -> tuple[int, int]:
+    """Finished and running trials of the study."""
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    return sum(s in FINISHED for s in states), states.count(optuna.trial.TrialState.RUNNING)
+
+
+def _drop_surplus(
+    study: optuna.Study, trials: list[optuna.Trial], budget: int
+) -> list[optuna.Trial]:
+    """Several workers on one study may ask for the last trials at the same moment. Trial
+    numbers order every worker's asks the same way, so each worker keeps its trials that lie
+    within the budget's first live trials and fails the rest, before sampling them; a failed
+    trial does not count towards the budget and the samplers ignore it."""
+    live = (optuna.trial.TrialState.RUNNING, *FINISHED)
+    numbers = sorted(t.number for t in study.get_trials(deepcopy=False, states=live))
+    kept = set(numbers[:budget])
+    for trial in trials:
+        if trial.number not in kept:
+            trial.set_user_attr("stopped", "surplus: other workers reached the trial budget")
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    return [trial for trial in trials if trial.number in kept]
+
+
+def _wait_for_others(
+    progress: Progress, finished: int, on_progress: Callable[[Progress], None]
+) -> None:
+    progress.done = finished
+    on_progress(progress)
+    for _ in range(20):  # about 2 s, still answering Ctrl-C
+        if stop_request.requested:
+            raise Interrupted("stopped by Ctrl-C while waiting for other workers")
+        time.sleep(0.1)
 
 
 def train_group(

@@ -1,0 +1,118 @@
+"""Several `jaxsweep run` processes on one study: the journal file storage and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+from sqlalchemy.engine import make_url
+
+from jaxsweep.storage import open_storage
+from tests.conftest import tiny_sweep, write_yaml
+
+WORKERS = 4
+TRIALS = 10
+# The server the tests may create databases on (trust auth); override to point elsewhere.
+ADMIN_URL = os.environ.get(
+    "JAXSWEEP_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+)
+PASSWORD = "pw-never-shown-4f1c"  # trust auth accepts any password, so the URL may carry one
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh database for one test, dropped afterwards; the URL carries a password."""
+    psycopg2 = pytest.importorskip("psycopg2", reason="psycopg2 comes with the dev extra")
+    admin = make_url(ADMIN_URL)
+    try:
+        connection = psycopg2.connect(
+            host=admin.host,
+            port=admin.port,
+            user=admin.username,
+            dbname=admin.database,
+            connect_timeout=5,
+        )
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server at {admin.host}:{admin.port}: {exc}".strip())
+    connection.autocommit = True
+    name = f"jaxsweep_test_{uuid.uuid4().hex[:12]}"
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.set(password=PASSWORD, database=name).render_as_string(hide_password=False)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        connection.close()
+
+
+def run_workers(sweep: Path) -> list[subprocess.CompletedProcess[str]]:
+    command = [sys.executable, "-m", "jaxsweep", "run", str(sweep)]
+    processes = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(WORKERS)
+    ]
+    results = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=300)
+        results.append(subprocess.CompletedProcess(command, process.returncode, stdout, stderr))
+    return results
+
+
+def workers_sweep(folder: Path, storage: str) -> Path:
+    space = write_yaml(
+        folder / "space.yaml",
+        {"units": 8, "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}},
+    )  # one structure: one compile, shared through the XLA cache
+    return tiny_sweep(
+        folder,
+        study="shared",
+        trials=TRIALS,
+        epochs=2,
+        population=2,
+        search_space=str(space),
+        storage=storage,
+    )
+
+
+def check_one_study(url: str, results: list[subprocess.CompletedProcess[str]]) -> None:
+    for result in results:
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+    study = optuna.load_study(study_name="shared", storage=open_storage(url))
+    states = optuna.trial.TrialState
+    complete = study.get_trials(states=(states.COMPLETE,))
+    assert len(complete) == TRIALS
+    assert len({t.number for t in complete}) == TRIALS
+    for trial in study.get_trials(states=(states.FAIL, states.RUNNING, states.WAITING)):
+        # the only trials not complete: ones asked at the same moment as another worker's
+        # last trials, failed before they were sampled or trained
+        assert trial.state == states.FAIL and trial.params == {}
+        assert trial.user_attrs["stopped"].startswith("surplus")
+    assert len({t.user_attrs["worker"] for t in complete}) > 1  # the work was shared
+
+
+def test_four_workers_share_a_journal_file(tmp_path: Path) -> None:
+    url = f"journal:///{(tmp_path / 'shared.log').as_posix()}"
+    results = run_workers(workers_sweep(tmp_path, url))
+    check_one_study(url, results)
+
+
+def test_four_workers_share_postgresql_and_never_show_its_password(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    results = run_workers(workers_sweep(tmp_path, postgres_url))
+    check_one_study(postgres_url, results)
+    for result in results:
+        assert PASSWORD not in result.stdout + result.stderr
+        assert "***" in result.stdout  # the URL is shown, masked
+    written = [p for p in (tmp_path / "results").rglob("*") if p.is_file()]
+    assert {"trials.csv", "best_params.yaml"} <= {p.name for p in written}
+    for path in written:
+        assert PASSWORD.encode() not in path.read_bytes(), path
