@@ -61,7 +61,7 @@ def test_the_vmapped_finder_gives_each_member_its_own_curve(iris: Dataset) -> No
         for opt in ("adam", "adam", "adam")
     ]
     cohort = cohort_of(configs[0], "multiclass")
-    hyper = stack_hypers([hyper_of(c, iris.train.y, "multiclass") for c in configs])
+    hyper = stack_hypers([hyper_of(c, iris.train.y, cohort) for c in configs])
     keys = member_keys(1, [0, 1, 2])
     data = device_data(iris)
     rates, losses = population_range_test(cohort, 60, MIN_LR, MAX_LR)(keys, hyper, data)

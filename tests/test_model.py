@@ -1,3 +1,5 @@
+"""The padded MLP: layout, random draws that do not depend on padding, and dropout."""
+
 from __future__ import annotations
 
 import jax
@@ -5,65 +7,105 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsweep.model import MLP, RRELU_LOWER, RRELU_UPPER, Structure, dropout
+from jaxsweep.model import (
+    INITIALIZERS,
+    MLP,
+    RRELU_LOWER,
+    RRELU_UPPER,
+    Arch,
+    Layout,
+    dropout,
+    padded_kernel,
+)
+
+X = jnp.linspace(-3, 3, 40).reshape(10, 4)
 
 
-def build(activation: str, dropout_kind: str = "none", widths=(8, 4)):
-    model = MLP(Structure(widths, activation, "he_normal", False, dropout_kind, 3))
-    x = jnp.linspace(-3, 3, 40).reshape(10, 4)
-    variables = model.init(jax.random.PRNGKey(0), x, jnp.float32(0.0), train=False)
-    return model, variables, x
+def build(activation: str, widths=(8, 4), depth: int = 2, width: int = 8, rate: float = 0.0):
+    layout = Layout(depth, width, 3, (activation,), batch_norm=False, dropout=rate > 0)
+    arch = Arch(
+        widths=jnp.asarray(list(widths) + [0] * (depth - len(widths)), jnp.int32),
+        depth=jnp.int32(len(widths)),
+        activation=jnp.int32(0),
+        initializer=jnp.int32(0),
+        batch_norm=jnp.bool_(False),
+        alpha_dropout=jnp.bool_(False),
+    )
+    model = MLP(layout)
+    key = jax.random.PRNGKey(0)
+    variables = model.init(key, X, arch, jnp.float32(rate), key, False)
+    return model, variables, arch
 
 
 def test_rrelu_is_random_in_training_and_uses_the_mean_slope_in_evaluation() -> None:
-    model, variables, x = build("rrelu")
-    evaluate = model.apply(variables, x, jnp.float32(0.0), train=False)
-    np.testing.assert_array_equal(evaluate, model.apply(variables, x, 0.0, train=False))
-    train = [
-        model.apply(
-            variables, x, jnp.float32(0.0), train=True, rngs={"dropout": jax.random.PRNGKey(s)}
-        )
-        for s in (1, 2)
-    ]
+    model, variables, arch = build("rrelu")
+    key = jax.random.PRNGKey(0)
+    evaluate = [model.apply(variables, X, arch, 0.0, jax.random.PRNGKey(s), False) for s in (1, 2)]
+    np.testing.assert_array_equal(evaluate[0], evaluate[1])
+    train = [model.apply(variables, X, arch, 0.0, jax.random.PRNGKey(s), True) for s in (1, 2)]
     assert not np.allclose(train[0], train[1])
+    assert not np.allclose(train[0], model.apply(variables, X, arch, 0.0, key, False))
     assert 0 < RRELU_LOWER < (RRELU_LOWER + RRELU_UPPER) / 2 < RRELU_UPPER < 1
 
 
 def test_prelu_learns_one_slope_per_layer() -> None:
     _, variables, _ = build("prelu")
-    slopes = [v for k, v in jax.tree_util.tree_leaves_with_path(variables) if "slope" in str(k)]
+    slopes = [v for k, v in jax.tree_util.tree_leaves_with_path(variables) if "prelu" in str(k)]
     assert len(slopes) == 2 and all(float(s) == pytest.approx(0.25) for s in slopes)
 
 
-def test_layer_widths_follow_the_structure() -> None:
-    _, variables, _ = build("relu", widths=(100, 75, 50, 25))
-    kernels = [
-        v.shape for k, v in jax.tree_util.tree_leaves_with_path(variables) if "kernel" in str(k)
-    ]
-    assert kernels == [(4, 100), (100, 75), (75, 50), (50, 25), (25, 3)]
+def test_a_funnel_is_laid_out_in_the_corner_of_the_padded_kernels() -> None:
+    _, variables, _ = build("relu", widths=(100, 75, 50, 25), depth=5, width=128)
+    params = variables["params"]
+    shapes = [params[f"kernel_{i}"].shape for i in range(5)] + [params["kernel_out"].shape]
+    assert shapes == [(4, 128)] + [(128, 128)] * 4 + [(128, 3)]
+    for i, (rows, cols) in enumerate([(4, 100), (100, 75), (75, 50), (50, 25)]):
+        kernel = np.asarray(params[f"kernel_{i}"])
+        assert np.count_nonzero(kernel) == rows * cols == np.count_nonzero(kernel[:rows, :cols])
+    assert not np.asarray(params["kernel_4"]).any()  # past the depth: unused, zero
+
+
+@pytest.mark.parametrize("name", list(INITIALIZERS))
+def test_kernels_follow_jax_variance_scaling(name: str) -> None:
+    fan_in, fan_out = 300, 200
+    kernel = padded_kernel(
+        jax.random.PRNGKey(0),
+        (fan_in, fan_out),
+        jnp.asarray(fan_in),
+        jnp.asarray(fan_out),
+        jnp.int32(list(INITIALIZERS).index(name)),
+    )
+    reference = getattr(jax.nn.initializers, name)()(jax.random.PRNGKey(1), (fan_in, fan_out))
+    assert float(kernel.std()) == pytest.approx(float(reference.std()), rel=0.03)
+    assert float(jnp.abs(kernel).max()) <= float(jnp.abs(reference).max()) * 1.05
 
 
 def test_dropout_is_never_applied_to_the_output_layer() -> None:
-    # With rate 0.99 nearly every hidden unit is dropped; an output-layer dropout would also
+    # With a rate near 1 nearly every hidden unit is dropped; an output-layer dropout would also
     # zero most outputs, so outputs equal to the bias alone show only hidden units were dropped.
-    model, variables, x = build("relu", "standard", widths=(8,))
-    out = model.apply(
-        variables, x, jnp.float32(0.999999), train=True, rngs={"dropout": jax.random.PRNGKey(3)}
-    )
-    bias = variables["params"]["Dense_1"]["bias"]
+    model, variables, arch = build("relu", widths=(8,), depth=1, rate=0.999999)
+    out = model.apply(variables, X, arch, jnp.float32(0.999999), jax.random.PRNGKey(3), True)
+    bias = variables["params"]["bias_out"]
     np.testing.assert_allclose(out, np.broadcast_to(bias, out.shape), atol=1e-5)
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.3, 0.5])
 def test_alpha_dropout_keeps_selu_statistics(rate: float) -> None:
-    x = jax.nn.selu(jax.random.normal(jax.random.PRNGKey(0), (200_000,)))
-    dropped = dropout(x, jnp.float32(rate), jax.random.PRNGKey(1), alpha=True)
+    x = jax.nn.selu(jax.random.normal(jax.random.PRNGKey(0), (400, 500)))
+    dropped = dropout(x, jnp.float32(rate), jax.random.PRNGKey(1), jnp.bool_(True))
     assert float(dropped.mean()) == pytest.approx(float(x.mean()), abs=0.02)
     assert float(dropped.std()) == pytest.approx(float(x.std()), abs=0.02)
 
 
 def test_standard_dropout_drops_the_rate_and_rescales() -> None:
-    x = jnp.ones(100_000)
-    dropped = dropout(x, jnp.float32(0.3), jax.random.PRNGKey(0), alpha=False)
+    x = jnp.ones((400, 250))
+    dropped = dropout(x, jnp.float32(0.3), jax.random.PRNGKey(0), jnp.bool_(False))
     assert float((dropped == 0).mean()) == pytest.approx(0.3, abs=0.01)
     assert float(dropped.mean()) == pytest.approx(1.0, abs=0.02)
+
+
+def test_a_zero_rate_leaves_the_activations_exactly() -> None:
+    x = jax.random.normal(jax.random.PRNGKey(0), (16, 32))
+    for alpha in (False, True):
+        kept = dropout(x, jnp.float32(0.0), jax.random.PRNGKey(1), jnp.bool_(alpha))
+        np.testing.assert_array_equal(kept, x)

@@ -16,7 +16,7 @@ from jaxsweep.data import Dataset
 from jaxsweep.model import MLP
 from jaxsweep.population import cohort_of, device_data, hyper_of, member_keys, stack_hypers
 from jaxsweep.space import MemberConfig, resolve
-from jaxsweep.train import Settings, make_optimizer, make_step
+from jaxsweep.train import Settings, init_variables, make_optimizer, make_step
 
 BASE_LR, BATCH, EPOCHS = 0.01, 30, 4
 
@@ -30,12 +30,10 @@ def learning_rates(iris: Dataset, values: dict) -> tuple[np.ndarray, int]:
     cohort = cohort_of(config, "multiclass")
     settings = Settings("accuracy", True, None, 0.0, train_rows=len(iris.train.y), epochs=EPOCHS)
     per_epoch = settings.steps_per_epoch(BATCH)
-    hyper = jax.tree.map(
-        lambda a: a[0], stack_hypers([hyper_of(config, iris.train.y, "multiclass")])
-    )
+    hyper = jax.tree.map(lambda a: a[0], stack_hypers([hyper_of(config, iris.train.y, cohort)]))
     data = device_data(iris)
-    model = MLP(cohort_of(config, "multiclass").structure)
-    params = model.init(jax.random.PRNGKey(0), data.X_train[:1], 0.0, train=False)["params"]
+    model = MLP(cohort.layout)
+    params, _ = init_variables(model, jax.random.PRNGKey(0), hyper, data.X_train[:1])
     tx = make_optimizer(cohort, hyper, settings)
     step = jax.jit(make_step(cohort, model, tx, hyper, data))
     carry = (params, {}, tx.init(params), member_keys(0, [0])[0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,9 +11,9 @@ import pytest
 
 from jaxsweep.config import DataConfig
 from jaxsweep.data import Dataset, load_dataset
-from jaxsweep.population import cohort_of, device_data, hyper_of, member_keys, stack_hypers
+from jaxsweep.population import Palette, cohort_of, device_data, hyper_of, member_keys, stack_hypers
 from jaxsweep.space import MemberConfig, resolve
-from jaxsweep.train import Settings, make_trainer, population_trainer
+from jaxsweep.train import Cohort, Settings, make_trainer, population_trainer
 from jaxsweep.vocabulary import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
 
 # Step losses of the first epoch must agree to float32 rounding (vmap may reorder sums).
@@ -23,48 +25,134 @@ SETTINGS = Settings("accuracy", maximize=True, patience=None, min_delta=0.0, rec
 
 
 def population(dataset: Dataset, configs: list[MemberConfig], settings: Settings = SETTINGS):
-    cohort = cohort_of(configs[0], dataset.task)
-    hyper = stack_hypers([hyper_of(c, dataset.train.y, dataset.task) for c in configs])
+    cohort = cohort_of(configs[0], dataset.task, Palette.of(configs))
+    hyper = stack_hypers([hyper_of(c, dataset.train.y, cohort) for c in configs])
     keys = member_keys(0, list(range(len(configs))))
     return cohort, hyper, keys
 
 
-def test_a_population_member_trains_like_the_same_config_alone(iris: Dataset) -> None:
-    base = {
-        "n_layers": 2,
-        "units": 16,
+# One program for all: every activation and optimizer, both initializer flavours, batch norm,
+# standard and alpha dropout, clipping, depths 1-5 and constant and funnel widths.
+MIXED = [
+    {"activation": "sigmoid", "optimizer": "sgd", "momentum": 0.9, "learning_rate": 0.05},
+    {
+        "activation": "tanh",
+        "optimizer": "sgd",
+        "nesterov": True,
+        "momentum": 0.95,
+        "n_layers": 3,
+        "units": 12,
+        "width_shape": "funnel",
+        "batch_norm": True,
+    },
+    {"activation": "relu", "optimizer": "adam", "units": 16, "use_dropout": True, "dropout": 0.2},
+    {
+        "activation": "leaky_relu",
+        "optimizer": "nadam",
+        "n_layers": 4,
+        "units": 9,
+        "init_distribution": "uniform",
+    },
+    {
+        "activation": "elu",
+        "optimizer": "rmsprop",
+        "units": 20,
+        "batch_norm": True,
+        "learning_rate": 1e-3,
+    },
+    {
+        "activation": "selu",
+        "optimizer": "adamax",
+        "n_layers": 3,
+        "units": 10,
+        "use_dropout": True,
+        "dropout": 0.1,
+    },
+    {
+        "activation": "gelu",
+        "optimizer": "adam",
+        "n_layers": 5,
+        "units": 6,
+        "clipping": True,
+        "clip_norm": 0.5,
+    },
+    {
         "activation": "rrelu",
+        "optimizer": "adam",
+        "units": 14,
         "batch_norm": True,
         "use_dropout": True,
-        "batch_size": 16,
-    }
-    configs = [
-        resolve(base | {"learning_rate": lr, "dropout": p}, iris.task, 3)
-        for lr, p in [(1e-3, 0.1), (3e-3, 0.3), (1e-2, 0.2), (2e-3, 0.5)]
-    ]
-    cohort, hyper, keys = population(iris, configs)
-    data = device_data(iris)
-    vmapped = population_trainer(cohort, SETTINGS)
-    state = vmapped.init(keys, hyper, data.X_train[:1])
-    pop_state, pop_first = vmapped.run(state, hyper, data, 1)
-    for _ in range(14):  # chunks of one epoch, as a sweep with a pruner runs them
-        pop_state, pop_last = vmapped.run(pop_state, hyper, data, 1)
+        "dropout": 0.3,
+        "init_distribution": "uniform",
+    },
+    {"activation": "prelu", "optimizer": "nadam", "n_layers": 1, "units": 25},
+]
+PADDED = (5, 32)  # depth and width every member is laid out at
 
-    alone = make_trainer(cohort, SETTINGS)
-    run_alone = jax.jit(alone.run, static_argnums=3)
-    for i in range(len(configs)):
-        member_hyper = jax.tree.map(lambda a, i=i: a[i], hyper)
-        state = alone.init(keys[i], member_hyper, data.X_train[:1])
-        state, first = run_alone(state, member_hyper, data, 1)
+
+def mixed_population(dataset: Dataset) -> tuple[list[MemberConfig], Cohort, Cohort]:
+    defaults = {"n_layers": 2, "units": 8, "batch_size": 16, "learning_rate": 3e-3}
+    configs = [resolve(defaults | values, dataset.task, dataset.output_dim) for values in MIXED]
+    cohort = cohort_of(configs[0], dataset.task, Palette.of(configs))
+    padded = replace(cohort, layout=replace(cohort.layout, depth=PADDED[0], width=PADDED[1]))
+    return configs, cohort, padded
+
+
+def alone(config: MemberConfig, task: str) -> Cohort:
+    """The member's own network: its exact depth and width, its own choices only."""
+    cohort = cohort_of(config, task)
+    widths = config.model.widths
+    return replace(cohort, layout=replace(cohort.layout, depth=len(widths), width=max(widths)))
+
+
+def test_a_padded_member_trains_like_the_same_network_built_alone(iris: Dataset) -> None:
+    configs, _, cohort = mixed_population(iris)
+    assert len({cohort_of(c, iris.task, Palette.of(configs)) for c in configs}) > 1  # apart,
+    # these members would need several programs
+    hyper = stack_hypers([hyper_of(c, iris.train.y, cohort) for c in configs])
+    keys = member_keys(0, list(range(len(configs))))
+    data = device_data(iris)
+    trainer = population_trainer(cohort, SETTINGS)
+    start = trainer.init(keys, hyper, data.X_train[:1])
+    state, first = trainer.run(start, hyper, data, 1)
+    state, last = trainer.run(state, hyper, data, 14)
+    for i, config in enumerate(configs):
+        own = alone(config, iris.task)
+        single = make_trainer(own, SETTINGS)
+        own_hyper = jax.tree.map(
+            lambda a: a[0], stack_hypers([hyper_of(config, iris.train.y, own)])
+        )
+        own_start = jax.jit(single.init)(keys[i], own_hyper, data.X_train[:1])
+        padded_params = dict(jax.tree_util.tree_leaves_with_path(start.params))
+        for path, value in jax.tree_util.tree_leaves_with_path(own_start.params):
+            corner = tuple(slice(0, n) for n in np.shape(value))  # the same initial weights
+            np.testing.assert_array_equal(value, padded_params[path][i][corner], str(path))
+        run = jax.jit(single.run, static_argnums=3)
+        own_state, own_first = run(own_start, own_hyper, data, 1)
         np.testing.assert_allclose(
-            first["step_losses"], pop_first["step_losses"][i], rtol=STEP_RTOL, atol=STEP_ATOL
+            own_first["step_losses"], first["step_losses"][i], rtol=STEP_RTOL, atol=STEP_ATOL
         )
-        for _ in range(14):
-            state, last = run_alone(state, member_hyper, data, 1)
-        assert (
-            abs(float(last["accuracy"][-1]) - float(pop_last["accuracy"][i, -1]))
-            <= FINAL_ACCURACY_TOL
-        )
+        own_state, own_last = run(own_state, own_hyper, data, 14)
+        gap = abs(float(own_last["accuracy"][-1]) - float(last["accuracy"][i, -1]))
+        assert gap <= FINAL_ACCURACY_TOL, (config.model.activation, gap)
+        assert_padding_is_zero(jax.tree.map(lambda a, i=i: a[i], state.params), config)
+
+
+def assert_padding_is_zero(params: dict, config: MemberConfig) -> None:
+    """Weights outside the member's own network are exactly zero after training."""
+    widths = config.model.widths
+    fan_in = params["kernel_0"].shape[0]
+    for layer in range(PADDED[0]):
+        kernel = np.asarray(params[f"kernel_{layer}"])
+        if layer >= len(widths):
+            assert not kernel.any() and not np.asarray(params[f"bias_{layer}"]).any()
+            continue
+        real = np.zeros_like(kernel, bool)
+        real[:fan_in, : widths[layer]] = True
+        assert not kernel[~real].any(), layer
+        assert not np.asarray(params[f"bias_{layer}"])[widths[layer] :].any()
+        fan_in = widths[layer]
+    assert not np.asarray(params["kernel_out"])[widths[-1] :].any()
 
 
 def zipped_configs() -> list[tuple[str, dict]]:
@@ -118,7 +206,7 @@ def test_new_hyperparameters_do_not_recompile(iris: Dataset) -> None:
     settings = Settings("accuracy", maximize=True, patience=3, min_delta=0.0)
     first = [resolve({"learning_rate": lr, "units": 8}, "multiclass", 3) for lr in (1e-3, 1e-2)]
     second = [resolve({"learning_rate": lr, "units": 8}, "multiclass", 3) for lr in (5e-4, 0.1)]
-    trainer = population_trainer(cohort_of(first[0], "multiclass"), settings)
+    trainer = population_trainer(population(iris, first, settings)[0], settings)
     for configs in (first, second):
         _, hyper, keys = population(iris, configs, settings)
         trainer.run(
@@ -157,7 +245,7 @@ def test_a_diverging_member_is_flagged_and_leaves_the_others_bit_identical(
         for lr in (0.01, 0.003)
     ]
     wild = resolve({"optimizer": "sgd", "learning_rate": 10.0, "units": 8}, "regression", 1)
-    trainer = population_trainer(cohort_of(calm[0], "regression"), settings)
+    trainer = population_trainer(population(diabetes, calm, settings)[0], settings)
     runs = []
     for configs in (calm + calm, [*calm, wild, wild]):
         _, hyper, keys = population(diabetes, configs, settings)

@@ -14,7 +14,8 @@ import yaml
 
 from jaxsweep import losses
 from jaxsweep.errors import UserError, read_yaml
-from jaxsweep.model import MLP, Structure
+from jaxsweep.model import MLP, Arch
+from jaxsweep.population import arch_of, cohort_of
 from jaxsweep.space import MemberConfig
 
 WEIGHTS, MANIFEST, BEST = "weights.msgpack", "model.yaml", "best_params.yaml"
@@ -54,8 +55,9 @@ class Model:
         self.config = config
         self.variables = variables
         self.preprocessing = preprocessing
-        self._module = MLP(Structure.of(config.model))
-        self._apply = jax.jit(lambda v, x: self._module.apply(v, x, 0.0, train=False))
+        module, arch = network(config, preprocessing.task)
+        key = jax.random.PRNGKey(0)  # prediction draws no noise
+        self._apply = jax.jit(lambda v, x: module.apply(v, x, arch, 0.0, key, train=False))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         p = self.preprocessing
@@ -69,6 +71,12 @@ class Model:
             )
         )
         return np.asarray(p.classes)[prediction] if p.classes else prediction
+
+
+def network(config: MemberConfig, task: str) -> tuple[MLP, Arch]:
+    """The module and member arrays the sweep trained ``config`` with (the same padded layout)."""
+    layout = cohort_of(config, task).layout
+    return MLP(layout), arch_of(config, layout)
 
 
 def save_model(folder: Path, model: Model, extra: dict[str, Any]) -> Path:
@@ -106,10 +114,10 @@ def load_model(path: str | Path) -> Model:
         pre["task"],
         tuple(pre["classes"]),
     )
-    module = MLP(Structure.of(config.model))
-    template = module.init(
-        jax.random.PRNGKey(0), jnp.zeros((1, len(preprocessing.feature_mean))), 0.0, train=False
-    )
+    module, arch = network(config, preprocessing.task)
+    key = jax.random.PRNGKey(0)
+    example = jnp.zeros((1, len(preprocessing.feature_mean)))
+    template = module.init(key, example, arch, 0.0, key, False)
     weights = (folder / WEIGHTS).read_bytes()
     return Model(config, flax.serialization.from_bytes(template, weights), preprocessing)
 

@@ -19,7 +19,7 @@ import numpy as np
 import optax
 
 from jaxsweep.model import MLP
-from jaxsweep.train import Cohort, Data, Hyper, make_optimizer, make_step
+from jaxsweep.train import Cohort, Data, Hyper, init_variables, make_optimizer, make_step
 
 # The search window around a suggestion s: [min(steepest, s / BELOW), s * ABOVE]. With s half the
 # diverging rate, the top of the window stays below where training diverges.
@@ -54,15 +54,14 @@ class Suggestion:
 
 def make_range_test(cohort: Cohort, steps: int, min_lr: float, max_lr: float):
     """A pure function of one member: ``(key, hyper, data) -> (learning rates, losses)``."""
-    model = MLP(cohort.structure)
+    model = MLP(cohort.layout)
     schedule = optax.exponential_decay(
         min_lr, transition_steps=steps - 1, decay_rate=max_lr / min_lr
     )
 
     def member(key: jax.Array, hyper: Hyper, data: Data) -> tuple[jax.Array, jax.Array]:
         init_key, order_key, key = jax.random.split(key, 3)
-        variables = model.init(init_key, data.X_train[:1], hyper.dropout, train=False)
-        params, batch_stats = variables["params"], variables.get("batch_stats", {})
+        params, batch_stats = init_variables(model, init_key, hyper, data.X_train[:1])
         tx = make_optimizer(cohort, hyper, learning_rate=schedule)
         n_train = data.X_train.shape[0]
         per_epoch = max(1, n_train // cohort.batch_size)

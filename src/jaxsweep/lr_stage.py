@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jaxsweep.lr_find import Curve, Suggestion, population_range_test, read_curve, suggest
-from jaxsweep.population import cohort_of, device_data, hyper_of, member_keys, stack_hypers
+from jaxsweep.population import Palette, cohort_of, device_data, hyper_of, member_keys, stack_hypers
 from jaxsweep.space import MemberConfig, resolve
 from jaxsweep.storage import open_storage
 from jaxsweep.sweep import Prepared
@@ -48,12 +48,14 @@ def run_range_tests(prepared: Prepared) -> list[Curve]:
     settings, dataset = prepared.config.lr_find, prepared.dataset
     data = device_data(dataset)
     groups: dict[Any, list] = defaultdict(list)
-    for member in lr_find_members(prepared):
-        groups[cohort_of(member[2], dataset.task)].append(member)
+    members = lr_find_members(prepared)
+    palette = Palette.of([m[2] for m in members])
+    for member in members:
+        groups[cohort_of(member[2], dataset.task, palette)].append(member)
     curves = []
     for cohort, group in groups.items():
         test = population_range_test(cohort, settings.steps, settings.min_lr, settings.max_lr)
-        hyper = stack_hypers([hyper_of(m[2], dataset.train.y, dataset.task) for m in group])
+        hyper = stack_hypers([hyper_of(m[2], dataset.train.y, cohort) for m in group])
         keys = member_keys(prepared.config.seed + MEMBER_SEED_OFFSET, [m[3] for m in group])
         rates, losses = jax.device_get(test(keys, hyper, data))
         for i, (optimizer, label, _, _) in enumerate(group):

@@ -1,105 +1,193 @@
-"""The MLP, written for one member; populations come from ``jax.vmap`` over it."""
+"""The MLP, written for one member at a padded shape; populations come from ``jax.vmap``.
+
+Members that differ in depth, widths, activation, initializer, batch norm and dropout share one
+program: every hidden layer is laid out at the layout's width, masks zero the units a member does
+not have, layers past its depth are the identity, and discrete choices are per-member indices
+into the choices the layout holds. Random draws (initial weights, RReLU slopes, dropout masks)
+depend on the key and the unit's index only, so a member draws the same numbers at any padding:
+padded, it trains like the same network built at its own size.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxsweep.space import ModelConfig
-
 RRELU_LOWER, RRELU_UPPER = 1.0 / 8.0, 1.0 / 3.0  # the RReLU paper's slope range
 LEAKY_SLOPE = 0.01
 PRELU_INIT = 0.25  # He et al. 2015
 SELU_NEGATIVE = -1.0507009873554805 * 1.6732632423543772  # SELU's saturation value, -λα
+OUTPUT_KEY = 1 << 20  # the output layer's key index: past any hidden layer's, at any depth
+TRUNCATED_STD = 0.87962566103423978  # std of a unit normal truncated to [-2, 2], as jax.nn's
+
+# name: (variance scale, fan mode, normal); jax.nn.initializers.variance_scaling's parameters
+INITIALIZERS: dict[str, tuple[float, str, bool]] = {
+    "he_normal": (2.0, "fan_in", True),
+    "he_uniform": (2.0, "fan_in", False),
+    "lecun_normal": (1.0, "fan_in", True),
+    "lecun_uniform": (1.0, "fan_in", False),
+    "glorot_normal": (1.0, "fan_avg", True),
+    "glorot_uniform": (1.0, "fan_avg", False),
+}
 
 
 @dataclass(frozen=True)
-class Structure:
-    """Everything about a network that changes the compiled program. The dropout *rate* is not
-    here: it is passed in as data so that members with different rates share one program."""
+class Layout:
+    """The padded shape and the choices one compiled program can take (static)."""
 
-    widths: tuple[int, ...]
-    activation: str
-    initializer: str
-    batch_norm: bool
-    dropout: str  # none | standard | alpha
+    depth: int
+    width: int
     output_dim: int
-
-    @classmethod
-    def of(cls, config: ModelConfig) -> Structure:
-        dropout = "none"
-        if config.dropout > 0:
-            dropout = "alpha" if config.activation == "selu" else "standard"
-        return cls(
-            config.widths,
-            config.activation,
-            config.initializer,
-            config.batch_norm,
-            dropout,
-            config.output_dim,
-        )
+    activations: tuple[str, ...]
+    batch_norm: bool  # some member may use batch norm
+    dropout: bool  # some member may drop out
 
 
-def initializer(name: str) -> jax.nn.initializers.Initializer:
-    return getattr(jax.nn.initializers, name)()
+class Arch(NamedTuple):
+    """One member's network as data; stacked, each field gains a leading member axis."""
+
+    widths: jax.Array  # (layout.depth,) int32, zero past the member's depth
+    depth: jax.Array
+    activation: jax.Array  # index into layout.activations
+    initializer: jax.Array  # index into INITIALIZERS
+    batch_norm: jax.Array  # bool
+    alpha_dropout: jax.Array  # bool: alpha dropout (with SELU) instead of standard dropout
 
 
-def output_initializer(hidden_initializer: str) -> jax.nn.initializers.Initializer:
-    """Glorot for the softmax/sigmoid/linear output, in the hidden layers' flavour."""
-    flavour = "uniform" if hidden_initializer.endswith("uniform") else "normal"
-    return initializer(f"glorot_{flavour}")
+def unit_keys(key: jax.Array, count: int) -> jax.Array:
+    """A key per unit index: unit j's key does not depend on how many units there are."""
+    return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(count))
 
 
-def dropout(x: jax.Array, rate: jax.Array, key: jax.Array, alpha: bool) -> jax.Array:
-    """Inverted dropout, or alpha dropout (keeps SELU's mean and variance) when ``alpha``."""
+def unit_uniform(key: jax.Array, rows: int, units: int) -> jax.Array:
+    """(rows, units) uniform draws in [0, 1), column j drawn from unit j's key."""
+    return jax.vmap(lambda k: jax.random.uniform(k, (rows,)), out_axes=1)(unit_keys(key, units))
+
+
+def padded_kernel(
+    key: jax.Array,
+    shape: tuple[int, int],
+    fan_in: jax.Array,
+    fan_out: jax.Array,
+    initializer: jax.Array,
+    glorot: bool = False,
+) -> jax.Array:
+    """A kernel drawn as ``jax.nn.initializers.variance_scaling`` does for a (fan_in, fan_out)
+    layer, laid out in the top-left corner of ``shape`` with zeros around it. Entry (i, j)
+    comes from a key folded with i and j, so the corner is the same at any padding. ``glorot``:
+    the output layer's Glorot initializer, in the hidden initializer's normal/uniform flavour."""
+    keys = jax.vmap(lambda k: unit_keys(k, shape[1]))(unit_keys(key, shape[0]))
+    draw = jax.vmap(jax.vmap(lambda k: jax.random.truncated_normal(k, -2.0, 2.0)))
+    truncated = draw(keys) / TRUNCATED_STD
+    uniform = jax.vmap(jax.vmap(lambda k: jax.random.uniform(k, (), minval=-1.0, maxval=1.0)))
+    flat = uniform(keys) * jnp.sqrt(3.0)
+    table = list(INITIALIZERS.values())
+    normal = jnp.asarray([n for _, _, n in table])[initializer]
+    if glorot:
+        scale, fan = jnp.asarray(1.0), (fan_in + fan_out) / 2.0
+    else:
+        scale = jnp.asarray([s for s, _, _ in table])[initializer]
+        by_input = jnp.asarray([m == "fan_in" for _, m, _ in table])[initializer]
+        fan = jnp.where(by_input, fan_in, (fan_in + fan_out) / 2.0)
+    std = jnp.sqrt(scale / jnp.maximum(fan, 1.0))
+    values = jnp.where(normal, truncated, flat) * std
+    rows, cols = jnp.arange(shape[0])[:, None], jnp.arange(shape[1])[None, :]
+    return jnp.where((rows < fan_in) & (cols < fan_out), values, 0.0)
+
+
+def activate(
+    z: jax.Array,
+    names: tuple[str, ...],
+    index: jax.Array,
+    slope: jax.Array | None,
+    key: jax.Array,
+    train: bool,
+) -> jax.Array:
+    """The member's activation among ``names``: each present one is computed and the member's
+    is selected (exactly: the others contribute nothing, not even to gradients)."""
+    outputs = []
+    for name in names:
+        if name == "prelu":
+            outputs.append(jnp.where(z >= 0, z, slope * z))
+        elif name == "rrelu":
+            if train:  # a random slope per row and unit
+                noise = unit_uniform(key, z.shape[0], z.shape[1])
+                r = RRELU_LOWER + (RRELU_UPPER - RRELU_LOWER) * noise
+            else:
+                r = (RRELU_LOWER + RRELU_UPPER) / 2.0
+            outputs.append(jnp.where(z >= 0, z, r * z))
+        elif name == "leaky_relu":
+            outputs.append(jax.nn.leaky_relu(z, LEAKY_SLOPE))
+        else:
+            outputs.append(getattr(jax.nn, name)(z))
+    return outputs[0] if len(outputs) == 1 else jax.lax.select_n(index, *outputs)
+
+
+def dropout(x: jax.Array, rate: jax.Array, key: jax.Array, alpha: jax.Array) -> jax.Array:
+    """Inverted dropout, or alpha dropout (keeps SELU's mean and variance) when ``alpha``; a
+    rate of 0 leaves ``x`` exactly as it is."""
     keep = 1.0 - rate
-    mask = jax.random.bernoulli(key, keep, x.shape)
-    if not alpha:
-        return jnp.where(mask, x / keep, 0.0)
+    mask = unit_uniform(key, x.shape[0], x.shape[1]) < keep
+    standard = jnp.where(mask, x / keep, 0.0)
     a = (keep + SELU_NEGATIVE**2 * keep * rate) ** -0.5
     b = -a * SELU_NEGATIVE * rate
-    return a * jnp.where(mask, x, SELU_NEGATIVE) + b
-
-
-class Activation(nn.Module):
-    name_: str
-
-    @nn.compact
-    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        if self.name_ == "prelu":
-            slope = self.param("slope", nn.initializers.constant(PRELU_INIT), ())
-            return jnp.where(x >= 0, x, slope * x)
-        if self.name_ == "rrelu":
-            if train:
-                slope = jax.random.uniform(
-                    self.make_rng("dropout"), x.shape, minval=RRELU_LOWER, maxval=RRELU_UPPER
-                )
-            else:
-                slope = (RRELU_LOWER + RRELU_UPPER) / 2.0
-            return jnp.where(x >= 0, x, slope * x)
-        if self.name_ == "leaky_relu":
-            return jax.nn.leaky_relu(x, LEAKY_SLOPE)
-        return getattr(jax.nn, self.name_)(x)
+    alpha_dropped = a * jnp.where(mask, x, SELU_NEGATIVE) + b
+    return jnp.where(rate > 0, jnp.where(alpha, alpha_dropped, standard), x)
 
 
 class MLP(nn.Module):
     """Hidden layers: Dense → BatchNorm? → activation → dropout?; then a Dense output layer
     (never dropped out). Returns the output layer's pre-activation; see ``train.py`` for the
-    output activation and the loss that go with the task."""
+    output activation and the loss that go with the task. ``key`` seeds the initial weights
+    (at init) and the training noise (RReLU, dropout) of this step."""
 
-    structure: Structure
+    layout: Layout
 
     @nn.compact
-    def __call__(self, x: jax.Array, dropout_rate: jax.Array, train: bool) -> jax.Array:
-        s = self.structure
-        for width in s.widths:
-            x = nn.Dense(width, kernel_init=initializer(s.initializer))(x)
+    def __call__(
+        self, x: jax.Array, arch: Arch, dropout_rate: jax.Array, key: jax.Array, train: bool
+    ) -> jax.Array:
+        s = self.layout
+        units = jnp.arange(s.width)
+        fan_in = jnp.asarray(x.shape[-1])
+        h = x
+        for layer in range(s.depth):
+            layer_key = jax.random.fold_in(key, layer)
+            width = arch.widths[layer]
+            kernel = self.param(
+                f"kernel_{layer}",
+                lambda _, shape, f=fan_in, w=width, k=layer_key: padded_kernel(
+                    k, shape, f, w, arch.initializer
+                ),
+                (h.shape[-1], s.width),
+            )
+            z = h @ kernel + self.param(f"bias_{layer}", nn.initializers.zeros, (s.width,))
             if s.batch_norm:
-                x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
-            x = Activation(s.activation)(x, train)
-            if s.dropout != "none" and train:
-                x = dropout(x, dropout_rate, self.make_rng("dropout"), s.dropout == "alpha")
-        return nn.Dense(s.output_dim, kernel_init=output_initializer(s.initializer))(x)
+                normed = nn.BatchNorm(
+                    use_running_average=not train, momentum=0.9, name=f"batch_norm_{layer}"
+                )(z)
+                z = jnp.where(arch.batch_norm, normed, z)
+            slope = None
+            if "prelu" in s.activations:
+                slope = self.param(f"prelu_{layer}", nn.initializers.constant(PRELU_INIT), ())
+            noise = jax.random.fold_in(layer_key, 1)
+            a = activate(z, s.activations, arch.activation, slope, noise, train)
+            if s.dropout and train:
+                a = dropout(a, dropout_rate, jax.random.fold_in(layer_key, 2), arch.alpha_dropout)
+            a = jnp.where(units < width, a, 0.0)
+            real = layer < arch.depth
+            h = a if layer == 0 else jnp.where(real, a, h)  # past its depth: the identity
+            fan_in = jnp.where(real, width, fan_in)
+        out_key = jax.random.fold_in(key, OUTPUT_KEY)
+        kernel = self.param(
+            "kernel_out",
+            lambda _, shape: padded_kernel(
+                out_key, shape, fan_in, jnp.asarray(s.output_dim), arch.initializer, glorot=True
+            ),
+            (s.width, s.output_dim),
+        )
+        return h @ kernel + self.param("bias_out", nn.initializers.zeros, (s.output_dim,))

@@ -13,9 +13,10 @@ import numpy as np
 
 from jaxsweep.data import Dataset
 from jaxsweep.losses import target_scaling
-from jaxsweep.model import Structure
-from jaxsweep.space import MemberConfig
+from jaxsweep.model import INITIALIZERS, Arch, Layout
+from jaxsweep.space import MemberConfig, SearchSpace
 from jaxsweep.train import Cohort, Data, Hyper
+from jaxsweep.vocabulary import ACTIVATIONS, OPTIMIZERS
 
 
 @dataclass(frozen=True)
@@ -26,39 +27,130 @@ class Member:
     config: MemberConfig
 
 
-def cohort_of(config: MemberConfig, task: str) -> Cohort:
+@dataclass(frozen=True)
+class Palette:
+    """The discrete choices a population's program must hold: a search space's, or those of
+    the members at hand. Members index into it, so one program serves every combination."""
+
+    activations: tuple[str, ...]
+    optimizers: tuple[str, ...]  # sgd_nesterov stands for SGD with Nesterov momentum
+    batch_norm: bool
+    dropout: bool
+
+    @classmethod
+    def of(cls, configs: list[MemberConfig]) -> Palette:
+        return cls(
+            _ordered({c.model.activation for c in configs}, ACTIVATIONS),
+            _ordered({optimizer_name(c) for c in configs}, OPTIMIZER_NAMES),
+            any(c.model.batch_norm for c in configs),
+            any(c.model.dropout > 0 for c in configs),
+        )
+
+    @classmethod
+    def of_space(cls, space: SearchSpace) -> Palette:
+        optimizers = set(map(str, space.choices("optimizer")))
+        if "sgd" in optimizers and True in space.choices("nesterov"):
+            optimizers |= {"sgd_nesterov"}
+            if False not in space.choices("nesterov"):
+                optimizers -= {"sgd"}
+        return cls(
+            _ordered(set(map(str, space.choices("activation"))), ACTIVATIONS),
+            _ordered(optimizers, OPTIMIZER_NAMES),
+            True in space.choices("batch_norm"),
+            True in space.choices("use_dropout"),
+        )
+
+    def __or__(self, other: Palette) -> Palette:
+        return Palette(
+            _ordered({*self.activations, *other.activations}, ACTIVATIONS),
+            _ordered({*self.optimizers, *other.optimizers}, OPTIMIZER_NAMES),
+            self.batch_norm or other.batch_norm,
+            self.dropout or other.dropout,
+        )
+
+
+OPTIMIZER_NAMES = (*OPTIMIZERS, "sgd_nesterov")
+# Padded sizes: a member is laid out at the first bucket that holds it. Few buckets mean few
+# programs and full populations; more mean less padding. Beyond the last, powers of two.
+DEPTH_BUCKETS = (2, 5)
+WIDTH_BUCKETS = (16, 32, 64, 128)
+
+
+def _ordered(names: set[str], order: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(name for name in order if name in names)
+
+
+def optimizer_name(config: MemberConfig) -> str:
+    return "sgd_nesterov" if config.train.nesterov else config.train.optimizer
+
+
+def bucket(size: int, buckets: tuple[int, ...]) -> int:
+    for limit in buckets:
+        if size <= limit:
+            return limit
+    return 1 << (size - 1).bit_length()
+
+
+def cohort_of(config: MemberConfig, task: str, palette: Palette | None = None) -> Cohort:
+    """The member's program: its size bucket and ``palette`` (with its own choices added)."""
+    palette = Palette.of([config]) | palette if palette else Palette.of([config])
+    model = config.model
+    layout = Layout(
+        bucket(len(model.widths), DEPTH_BUCKETS),
+        bucket(max(model.widths), WIDTH_BUCKETS),
+        model.output_dim,
+        palette.activations,
+        palette.batch_norm,
+        palette.dropout,
+    )
     return Cohort(
-        Structure.of(config.model),
+        layout,
+        palette.optimizers,
         config.train.schedule,
-        config.train.optimizer,
-        config.train.nesterov,
         config.train.batch_size,
         config.train.loss,
-        config.model.output_activation,
+        model.output_activation,
         task,
     )
 
 
-def hyper_of(config: MemberConfig, y_train: np.ndarray, task: str) -> Hyper:
-    shift, scale = (0.0, 1.0)
-    if task == "regression":
-        shift, scale = target_scaling(y_train, config.model.output_activation)
-    clip = config.train.clip_norm
-    return Hyper(
-        learning_rate=config.train.learning_rate,
-        momentum=config.train.momentum or 0.0,
-        dropout=config.model.dropout,
-        clip_norm=math.inf if clip is None else clip,
-        target_shift=shift,
-        target_scale=scale,
+def arch_of(config: MemberConfig, layout: Layout) -> Arch:
+    model = config.model
+    widths = list(model.widths) + [0] * (layout.depth - len(model.widths))
+    return Arch(
+        widths=np.asarray(widths, np.int32),
+        depth=np.int32(len(model.widths)),
+        activation=np.int32(layout.activations.index(model.activation)),
+        initializer=np.int32(list(INITIALIZERS).index(model.initializer)),
+        batch_norm=np.bool_(model.batch_norm),
+        alpha_dropout=np.bool_(model.activation == "selu"),
     )
 
 
-def group_by_cohort(members: list[Member], task: str) -> dict[Cohort, list[Member]]:
+def hyper_of(config: MemberConfig, y_train: np.ndarray, cohort: Cohort) -> Hyper:
+    shift, scale = (0.0, 1.0)
+    if cohort.task == "regression":
+        shift, scale = target_scaling(y_train, config.model.output_activation)
+    clip = config.train.clip_norm
+    return Hyper(
+        learning_rate=np.float32(config.train.learning_rate),
+        momentum=np.float32(config.train.momentum or 0.0),
+        dropout=np.float32(config.model.dropout),
+        clip_norm=np.float32(math.inf if clip is None else clip),
+        target_shift=np.float32(shift),
+        target_scale=np.float32(scale),
+        optimizer=np.int32(cohort.optimizers.index(optimizer_name(config))),
+        arch=arch_of(config, cohort.layout),
+    )
+
+
+def group_by_cohort(
+    members: list[Member], task: str, palette: Palette | None = None
+) -> dict[Cohort, list[Member]]:
     """Members that can share one compiled program, in the order they were proposed."""
     groups: dict[Cohort, list[Member]] = defaultdict(list)
     for member in members:
-        groups[cohort_of(member.config, task)].append(member)
+        groups[cohort_of(member.config, task, palette)].append(member)
     return dict(groups)
 
 
@@ -91,9 +183,7 @@ def spread(tree: Any, devices: int) -> Any:
 
 
 def stack_hypers(hypers: list[Hyper]) -> Hyper:
-    return Hyper(
-        *(jnp.asarray([getattr(h, f) for h in hypers], jnp.float32) for f in Hyper._fields)
-    )
+    return jax.tree.map(lambda *values: jnp.asarray(np.stack(values)), *hypers)
 
 
 def member_keys(seed: int, numbers: list[int]) -> jax.Array:

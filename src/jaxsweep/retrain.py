@@ -37,7 +37,7 @@ def retrain(prepared: Prepared, best: BestTrial, seed: int, folder: Path) -> Ret
             f"sweep's data needs {dataset.output_dim}; was it made for this sweep?",
         )
     cohort = cohort_of(config, dataset.task)
-    hyper = stack_hypers([hyper_of(config, dataset.train.y, dataset.task)])
+    hyper = stack_hypers([hyper_of(config, dataset.train.y, cohort)])
     data = device_data(dataset)
     trainer = population_trainer(cohort, prepared.settings)
     state = trainer.init(member_keys(seed, [best.trial]), hyper, data.X_train[:1])

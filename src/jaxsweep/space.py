@@ -79,14 +79,18 @@ class SearchSpace:
             values["learning_rate"] = trial.suggest_float("learning_rate", low, high, log=True)
         return values
 
+    def choices(self, name: str) -> tuple[Scalar, ...]:
+        """The values this space can give a categorical parameter (its default when absent)."""
+        for param in self.params:
+            if param.name == name:
+                if param.distribution is None:
+                    return (param.fixed,)  # type: ignore[return-value]
+                return tuple(param.distribution.choices or ())
+        return (RULES[name].default,)
+
     def optimizers(self) -> list[str]:
         """The optimizers this space can propose."""
-        for param in self.params:
-            if param.name == "optimizer":
-                if param.distribution is None:
-                    return [str(param.fixed)]
-                return [str(c) for c in param.distribution.choices or ()]
-        return [RULES["optimizer"].default]
+        return [str(c) for c in self.choices("optimizer")]
 
 
 @dataclass(frozen=True)

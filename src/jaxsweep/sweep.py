@@ -21,6 +21,7 @@ from jaxsweep.heartbeat import Heartbeat
 from jaxsweep.losses import metric_names
 from jaxsweep.population import (
     Member,
+    Palette,
     device_data,
     devices_for,
     group_by_cohort,
@@ -249,7 +250,8 @@ def _search_loop(
             trial.set_user_attr("worker", WORKER)  # which machine and process trained it
             members.append(Member(trial.number, member_config))
         by_number = {trial.number: trial for trial in trials}
-        for cohort, group in group_by_cohort(members, dataset.task).items():
+        palette = Palette.of_space(prepared.space)
+        for cohort, group in group_by_cohort(members, dataset.task, palette).items():
             if stop_request.requested:  # asked but never trained: failed, so a rerun retries
                 for member in group:
                     study.tell(by_number[member.number], state=optuna.trial.TrialState.FAIL)
@@ -311,7 +313,7 @@ def train_group(
     size = padded_size(len(group), devices)
     padded = [m for _, m in group] + [group[-1][1]] * (size - len(group))
     hyper = spread(
-        stack_hypers([hyper_of(m.config, prepared.dataset.train.y, cohort.task) for m in padded]),
+        stack_hypers([hyper_of(m.config, prepared.dataset.train.y, cohort) for m in padded]),
         devices,
     )
     keys = spread(member_keys(config.seed, [m.number for m in padded]), devices)

@@ -18,18 +18,19 @@ import jax.numpy as jnp
 import optax
 
 from jaxsweep import losses, schedules
-from jaxsweep.model import MLP, Structure
+from jaxsweep.model import MLP, Arch, Layout
 from jaxsweep.schedules import Schedule
 
 
 @dataclass(frozen=True)
 class Cohort:
-    """What changes the compiled program. Members that agree on it train together."""
+    """What changes the compiled program. Members that agree on it train together: the padded
+    layout (a size bucket and the choices present), the optimizers present, the batch size
+    (it sets the number of steps), the schedule's shape and the task's loss and output."""
 
-    structure: Structure
+    layout: Layout
+    optimizers: tuple[str, ...]  # sgd, sgd_nesterov, adam, …; a member's is Hyper.optimizer
     schedule: Schedule
-    optimizer: str
-    nesterov: bool
     batch_size: int
     loss: str
     output_activation: str
@@ -61,6 +62,8 @@ class Hyper(NamedTuple):
     clip_norm: jax.Array  # +inf: no clipping
     target_shift: jax.Array
     target_scale: jax.Array
+    optimizer: jax.Array  # index into Cohort.optimizers
+    arch: Arch
 
 
 class Data(NamedTuple):
@@ -103,17 +106,40 @@ def make_optimizer(
     rate = learning_rate
     if rate is None:
         rate = schedules.learning_rate(cohort.schedule, hyper.learning_rate, per_epoch, total)
-    kwargs: dict[str, Any] = {"learning_rate": rate}
-    static: tuple[str, ...] = ()
-    if cohort.optimizer == "sgd":
-        kwargs |= {"momentum": hyper.momentum, "nesterov": cohort.nesterov}
-        static = ("nesterov",)
-    factory = getattr(optax, cohort.optimizer)
-    inner = optax.inject_hyperparams(factory, static_args=static)(**kwargs)
+    inner = [_inject(name, rate, hyper) for name in cohort.optimizers]
     plateau = schedules.plateau(cohort.schedule, per_epoch) if learning_rate is None else None
     return optax.chain(
-        optax.clip_by_global_norm(hyper.clip_norm), inner, *([plateau] if plateau else [])
+        optax.clip_by_global_norm(hyper.clip_norm),
+        inner[0] if len(inner) == 1 else choose(hyper.optimizer, inner),
+        *([plateau] if plateau else []),
     )
+
+
+def _inject(name: str, rate: optax.ScalarOrSchedule, hyper: Hyper) -> optax.GradientTransformation:
+    if name.startswith("sgd"):
+        factory = optax.inject_hyperparams(optax.sgd, static_args=("nesterov",))
+        return factory(rate, momentum=hyper.momentum, nesterov=name == "sgd_nesterov")
+    return optax.inject_hyperparams(getattr(optax, name))(rate)
+
+
+def choose(
+    index: jax.Array, transforms: list[optax.GradientTransformation]
+) -> optax.GradientTransformationExtraArgs:
+    """The member's optimizer among several: each keeps its state and computes its update, and
+    the member's is selected, so members with different optimizers share one program."""
+
+    def init(params: Any) -> tuple[Any, ...]:
+        return tuple(t.init(params) for t in transforms)
+
+    def update(updates: Any, state: Any, params: Any = None, **extra: Any) -> tuple[Any, Any]:
+        results = [
+            optax.with_extra_args_support(t).update(updates, s, params, **extra)
+            for t, s in zip(transforms, state, strict=True)
+        ]
+        chosen = jax.tree.map(lambda *u: jax.lax.select_n(index, *u), *[r[0] for r in results])
+        return chosen, tuple(r[1] for r in results)
+
+    return optax.GradientTransformationExtraArgs(init, update)
 
 
 def scaled_target(cohort: Cohort, y: jax.Array, hyper: Hyper) -> jax.Array:
@@ -136,9 +162,10 @@ def make_step(
         output, updates = model.apply(
             {"params": params, "batch_stats": batch_stats},
             data.X_train[rows],
+            hyper.arch,
             hyper.dropout,
+            key,
             train=True,
-            rngs={"dropout": key},
             mutable=["batch_stats"],
         )
         loss = losses.loss_value(cohort.loss, output, y_train[rows], cohort.output_activation)
@@ -158,12 +185,11 @@ def make_step(
 
 
 def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
-    model = MLP(cohort.structure)
+    model = MLP(cohort.layout)
 
     def init(key: jax.Array, hyper: Hyper, example: jax.Array) -> MemberState:
         init_key, key = jax.random.split(key)
-        variables = model.init(init_key, example, hyper.dropout, train=False)
-        params, batch_stats = variables["params"], variables.get("batch_stats", {})
+        params, batch_stats = init_variables(model, init_key, hyper, example)
         opt_state = make_optimizer(cohort, hyper, settings).init(params)
         zero = jnp.zeros((), jnp.int32)
         return MemberState(
@@ -183,7 +209,12 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
 
     def evaluate(params: Any, batch_stats: Any, hyper: Hyper, data: Data) -> dict[str, jax.Array]:
         output = model.apply(
-            {"params": params, "batch_stats": batch_stats}, data.X_val, hyper.dropout, train=False
+            {"params": params, "batch_stats": batch_stats},
+            data.X_val,
+            hyper.arch,
+            hyper.dropout,
+            jax.random.PRNGKey(0),  # evaluation draws no noise
+            train=False,
         )
         result = {
             "loss": losses.loss_value(
@@ -250,6 +281,12 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         return jax.lax.scan(lambda s, _: one_epoch(s, hyper, data), state, None, length=n_epochs)
 
     return Trainer(init, run)
+
+
+def init_variables(model: MLP, key: jax.Array, hyper: Hyper, example: jax.Array) -> tuple[Any, Any]:
+    """A member's initial parameters and batch statistics, drawn from ``key``."""
+    variables = model.init(jax.random.PRNGKey(0), example, hyper.arch, hyper.dropout, key, False)
+    return variables["params"], variables.get("batch_stats", {})
 
 
 @functools.cache
