@@ -1,0 +1,197 @@
+"""The sequential peers of population_vs_sequential.py: one member config trained alone, the way
+a user writes it in Flax, PyTorch or scikit-learn. Each returns the best validation accuracy."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxsweep.data import Dataset
+from jaxsweep.space import MemberConfig
+
+LABELS = {
+    "a": "(a) jaxsweep",
+    "b": "(b) Optuna + sequential Flax",
+    "c": "(c) Optuna + PyTorch",
+    "d": "(d) Optuna + sklearn MLP",
+}
+MISSING = {"c": "PyTorch is not installed (pip install torch==2.13.0)"}
+Trainer = Callable[[MemberConfig, Dataset, int, int], float]
+
+
+class FlaxMLP(nn.Module):
+    config: MemberConfig
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        m = self.config.model
+        for width in m.widths:
+            x = nn.Dense(width, kernel_init=getattr(jax.nn.initializers, m.initializer)())(x)
+            if m.batch_norm:
+                x = nn.BatchNorm(use_running_average=not train)(x)
+            x = flax_activation(m.activation, x)
+            if m.dropout > 0:
+                x = nn.Dropout(m.dropout, deterministic=not train)(x)
+        return nn.Dense(m.output_dim)(x)
+
+
+def flax_activation(name: str, x: jax.Array) -> jax.Array:
+    if name in ("leaky_relu", "rrelu", "prelu"):  # the random and learnt slopes: a fixed one
+        return jax.nn.leaky_relu(x, 0.25 if name == "prelu" else 0.2)
+    return getattr(jax.nn, name)(x)
+
+
+def optax_optimizer(config: MemberConfig) -> optax.GradientTransformation:
+    t = config.train
+    if t.optimizer == "sgd":
+        inner = optax.sgd(t.learning_rate, momentum=t.momentum, nesterov=t.nesterov)
+    else:
+        inner = getattr(optax, t.optimizer)(t.learning_rate)
+    return optax.chain(optax.clip_by_global_norm(t.clip_norm or float("inf")), inner)
+
+
+def train_flax(config: MemberConfig, data: Dataset, epochs: int, seed: int) -> float:
+    model, tx = FlaxMLP(config), optax_optimizer(config)
+    X, y = jnp.asarray(data.train.X), jnp.asarray(data.train.y)
+    variables = model.init(jax.random.PRNGKey(seed), X[:1], train=False)
+    params, stats = variables["params"], variables.get("batch_stats", {})
+    opt_state = tx.init(params)
+
+    @jax.jit
+    def step(params, stats, opt_state, xb, yb, key):
+        def loss_fn(p):
+            logits, updates = model.apply(
+                {"params": p, "batch_stats": stats},
+                xb,
+                train=True,
+                rngs={"dropout": key},
+                mutable=["batch_stats"],
+            )
+            loss = optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
+            return loss, updates.get("batch_stats", stats)
+
+        (_, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), stats, opt_state
+
+    @jax.jit
+    def accuracy(params, stats, X, y):
+        logits = model.apply({"params": params, "batch_stats": stats}, X, train=False)
+        return (logits.argmax(-1) == y).mean()
+
+    rng, batch, best = np.random.default_rng(seed), config.train.batch_size, 0.0
+    key = jax.random.PRNGKey(seed + 1)
+    X_val, y_val = jnp.asarray(data.val.X), jnp.asarray(data.val.y)
+    for _ in range(epochs):
+        order = rng.permutation(len(y))
+        for start in range(0, len(y) - batch + 1, batch):
+            rows = order[start : start + batch]
+            key, sub = jax.random.split(key)
+            params, stats, opt_state = step(params, stats, opt_state, X[rows], y[rows], sub)
+        best = max(best, float(accuracy(params, stats, X_val, y_val)))
+    return best
+
+
+def torch_trainer() -> Trainer | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    activations = {
+        "sigmoid": torch.nn.Sigmoid,
+        "tanh": torch.nn.Tanh,
+        "relu": torch.nn.ReLU,
+        "leaky_relu": torch.nn.LeakyReLU,
+        "elu": torch.nn.ELU,
+        "selu": torch.nn.SELU,
+        "gelu": torch.nn.GELU,
+        "rrelu": torch.nn.RReLU,
+        "prelu": torch.nn.PReLU,
+    }
+    optimizers = {
+        "sgd": torch.optim.SGD,
+        "adam": torch.optim.Adam,
+        "nadam": torch.optim.NAdam,
+        "rmsprop": torch.optim.RMSprop,
+        "adamax": torch.optim.Adamax,
+    }
+
+    def train(config: MemberConfig, data: Dataset, epochs: int, seed: int) -> float:
+        torch.manual_seed(seed)
+        m, t = config.model, config.train
+        layers, width_in = [], data.train.X.shape[1]
+        for width in m.widths:
+            layers.append(torch.nn.Linear(width_in, width))
+            if m.batch_norm:
+                layers.append(torch.nn.BatchNorm1d(width))
+            layers.append(activations[m.activation]())
+            if m.dropout > 0:
+                drop = torch.nn.AlphaDropout if m.activation == "selu" else torch.nn.Dropout
+                layers.append(drop(m.dropout))
+            width_in = width
+        net = torch.nn.Sequential(*layers, torch.nn.Linear(width_in, m.output_dim))
+        kwargs = {"momentum": t.momentum, "nesterov": t.nesterov} if t.optimizer == "sgd" else {}
+        opt = optimizers[t.optimizer](net.parameters(), lr=t.learning_rate, **kwargs)
+        X, y = torch.from_numpy(data.train.X), torch.from_numpy(data.train.y.astype(np.int64))
+        X_val, y_val = torch.from_numpy(data.val.X), torch.from_numpy(data.val.y.astype(np.int64))
+        best = 0.0
+        for _ in range(epochs):
+            net.train()
+            order = torch.randperm(len(y))
+            for start in range(0, len(y) - t.batch_size + 1, t.batch_size):
+                rows = order[start : start + t.batch_size]
+                opt.zero_grad()
+                loss = torch.nn.functional.cross_entropy(net(X[rows]), y[rows])
+                loss.backward()
+                if t.clip_norm:
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), t.clip_norm)
+                opt.step()
+            net.eval()
+            with torch.no_grad():
+                best = max(best, float((net(X_val).argmax(1) == y_val).float().mean()))
+        return best
+
+    return train
+
+
+def train_sklearn(config: MemberConfig, data: Dataset, epochs: int, seed: int) -> float:
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    m, t = config.model, config.train
+    activation = {"sigmoid": "logistic", "tanh": "tanh"}.get(m.activation, "relu")
+    kwargs = (
+        {"momentum": t.momentum, "nesterovs_momentum": t.nesterov} if t.optimizer == "sgd" else {}
+    )
+    model = MLPClassifier(
+        hidden_layer_sizes=m.widths,
+        activation=activation,
+        solver="sgd" if t.optimizer == "sgd" else "adam",
+        batch_size=t.batch_size,
+        learning_rate_init=t.learning_rate,
+        max_iter=epochs,
+        random_state=seed,
+        n_iter_no_change=epochs + 1,
+        tol=0.0,
+        **kwargs,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(data.train.X, data.train.y)
+    return float(model.score(data.val.X, data.val.y))  # sklearn keeps the last epoch
+
+
+TRAINERS: dict[str, Callable[[], Trainer | None]] = {
+    "b": lambda: train_flax,
+    "c": torch_trainer,
+    "d": lambda: train_sklearn,
+}

@@ -1,0 +1,301 @@
+"""jaxsweep's populations against the ways people run the same search today, in one run.
+
+The same number of trials, drawn by Optuna's TPE from a search space, on digits, with a fixed
+epoch count, run by:
+  (a) jaxsweep: populations of mixed members in one compiled program (run_search in-process);
+  (b) Optuna + sequential Flax: a fresh model and a jitted step per trial, a Python loop over
+      minibatches (as a user writes it);
+  (c) Optuna + PyTorch on the CPU with threads = cores (needs `pip install torch==2.13.0`);
+  (d) Optuna + scikit-learn's MLPClassifier, where its options allow (activations logistic,
+      tanh, relu, else relu; solvers sgd and adam, else adam; no batch norm, no dropout).
+Every time includes compilation and Optuna's own time. It then times fixed-structure populations
+of 8 ... 1024 members and compares their FLOP/s with a float32 matmul measured in the same run.
+
+FLOP count of a member (dense layers only; activations, optimizer and evaluation not counted):
+a dense layer of n_in x n_out costs 2 n_in n_out per row forward and twice that backward, so
+6 n_in n_out per training row and 2 n_in n_out per validation row.
+
+    python benchmarks/population_vs_sequential.py [--trials 48] [--epochs 10] [--peers a,b,c,d]
+"""
+
+from __future__ import annotations
+
+import os
+
+from jaxsweep.cli import use_every_core
+
+use_every_core()  # before JAX starts: one host device per core
+
+import argparse  # noqa: E402
+import itertools  # noqa: E402
+import json  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+import peers  # noqa: E402  (beside this script)
+
+from jaxsweep.config import load_sweep  # noqa: E402
+from jaxsweep.data import Dataset  # noqa: E402
+from jaxsweep.population import (  # noqa: E402
+    cohort_of,
+    device_data,
+    devices_for,
+    hyper_of,
+    member_keys,
+    spread,
+    stack_hypers,
+)
+from jaxsweep.space import MemberConfig, SearchSpace, resolve  # noqa: E402
+from jaxsweep.storage import open_storage  # noqa: E402
+from jaxsweep.sweep import Prepared, make_sampler, prepare, quiet_optuna, run_search  # noqa: E402
+from jaxsweep.train import population_trainer  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SPACES = {
+    "article": HERE.parent / "search_spaces" / "article.yaml",
+    "fixed": HERE / "fixed_space.yaml",  # 2 x 64 ReLU, Adam, batch 32: only the rate varies
+}
+TARGET = 0.97  # validation accuracy whose first reach is timed
+Trainer = Callable[[MemberConfig, Dataset, int, int], float]
+
+
+def sweep_file(folder: Path, space: Path, trials: int, epochs: int, population: int) -> Path:
+    path = folder / f"{space.stem}.yaml"
+    document = {
+        "study": space.stem,
+        "data": {"source": "digits"},
+        "search_space": str(space),
+        "population": population,
+        "trials": trials,
+        "epochs": epochs,
+        "pruner": {"type": "none"},
+        "early_stopping": {"patience": None},
+        "results": str(folder / "results"),
+    }
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def run_jaxsweep(prepared: Prepared, folder: Path) -> dict:
+    compile_seconds: list[float] = []
+
+    def listen(event: str, duration: float, **_: object) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            compile_seconds.append(duration)
+
+    study = optuna.create_study(
+        study_name="a",
+        storage=open_storage(f"sqlite:///{folder / 'a.db'}"),
+        sampler=make_sampler(prepared.config),
+        direction="maximize",
+    )
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    started = time.perf_counter()
+    run_search(prepared, study)
+    wall = time.perf_counter() - started
+    jax.monitoring.unregister_event_duration_listener(listen)
+    done = [t for t in study.trials if t.value is not None]
+    start = min(t.datetime_start for t in study.trials)
+    reached = [(t.datetime_complete - start).total_seconds() for t in done if t.value >= TARGET]
+    return {
+        "trials": len(done),
+        "wall_s": wall,
+        "best": max(t.value for t in done),
+        "to_target_s": min(reached) if reached else None,
+        "compile_s": sum(compile_seconds),
+    }
+
+
+def run_sequential(train: Trainer, prepared: Prepared, trials: int, epochs: int) -> dict:
+    """Optuna's ask-and-tell loop, one trial at a time, sampling jaxsweep's space."""
+    space: SearchSpace = prepared.space
+    dataset = prepared.dataset
+    study = optuna.create_study(sampler=make_sampler(prepared.config), direction="maximize")
+    started, best, to_target = time.perf_counter(), 0.0, None
+    for number in range(trials):
+        trial = study.ask()
+        config = resolve(space.sample(trial), dataset.task, dataset.output_dim)
+        accuracy = train(config, dataset, epochs, number)
+        study.tell(trial, accuracy if np.isfinite(accuracy) else 0.0)
+        best = max(best, accuracy)
+        if to_target is None and best >= TARGET:
+            to_target = time.perf_counter() - started
+    wall = time.perf_counter() - started
+    return {"trials": trials, "wall_s": wall, "best": best, "to_target_s": to_target}
+
+
+def comparison(space: str, trials: int, epochs: int, population: int, names: list[str]) -> list:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        config = load_sweep(sweep_file(folder, SPACES[space], trials, epochs, population))
+        prepared = prepare(config)
+        for name in names:
+            if name == "a":
+                result = run_jaxsweep(prepared, folder)
+            else:
+                train = peers.TRAINERS[name]()
+                if train is None:
+                    print(f"  ({name}) skipped: {peers.MISSING[name]}")
+                    continue
+                result = run_sequential(train, prepared, trials, epochs)
+            result |= {"space": space, "peer": peers.LABELS[name]}
+            result["trials_per_s"] = result["trials"] / result["wall_s"]
+            rows.append(result)
+            print(f"  {result['peer']}: {result['trials_per_s']:.2f} trials/s", flush=True)
+    ours = rows[0]["trials_per_s"] if rows and rows[0]["peer"] == peers.LABELS["a"] else None
+    for row in rows:
+        row["jaxsweep_speedup"] = ours / row["trials_per_s"] if ours else None
+    return rows
+
+
+def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
+    """float32 FLOP/s of a large matmul on every core (XLA's CPU matmul is multi-threaded)."""
+    a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
+    product = jax.jit(lambda x: x @ x)
+    product(a).block_until_ready()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        product(a).block_until_ready()
+    return 2 * size**3 * repeats / (time.perf_counter() - started)
+
+
+def scaling(epochs: int, sizes: list[int]) -> list[dict]:
+    """Fixed-structure populations: trials/s (compile excluded) and FLOP/s."""
+    with tempfile.TemporaryDirectory() as tmp:
+        config = load_sweep(sweep_file(Path(tmp), SPACES["fixed"], 8, epochs, 8))
+        prepared = prepare(config)
+    dataset, settings = prepared.dataset, prepared.settings
+    member = resolve(
+        {"n_layers": 2, "units": 64, "batch_size": 32, "optimizer": "adam"},
+        dataset.task,
+        dataset.output_dim,
+    )
+    cohort = cohort_of(member, dataset.task)
+    trainer = population_trainer(cohort, settings)
+    data = device_data(dataset)
+    steps = settings.steps_per_epoch(32)
+    dims = [dataset.train.X.shape[1], *member.model.widths, dataset.output_dim]
+    weights = sum(a * b for a, b in itertools.pairwise(dims))
+    flops_per_member = epochs * (6 * weights * steps * 32 + 2 * weights * len(dataset.val.y))
+    rows = []
+    for size in sizes:
+        devices = devices_for(size)
+        rates = np.geomspace(1e-4, 1e-2, size)
+        hyper = spread(
+            stack_hypers(
+                [
+                    hyper_of(
+                        resolve(
+                            {
+                                "n_layers": 2,
+                                "units": 64,
+                                "batch_size": 32,
+                                "learning_rate": float(r),
+                            },
+                            dataset.task,
+                            dataset.output_dim,
+                        ),
+                        dataset.train.y,
+                        cohort,
+                    )
+                    for r in rates
+                ]
+            ),
+            devices,
+        )
+        keys = spread(member_keys(0, list(range(size))), devices)
+        state = trainer.init(keys, hyper, data.X_train[:1])
+        jax.block_until_ready(trainer.run(state, hyper, data, epochs))  # compile
+        started = time.perf_counter()
+        jax.block_until_ready(trainer.run(state, hyper, data, epochs))
+        seconds = time.perf_counter() - started
+        rows.append(
+            {
+                "population": size,
+                "devices": devices,
+                "seconds": seconds,
+                "trials_per_s": size / seconds,
+                "flops": size * flops_per_member / seconds,
+            }
+        )
+        print(f"  population {size}: {size / seconds:.1f} trials/s", flush=True)
+    return rows
+
+
+def markdown(rows: list[dict], scale: list[dict], peak: float) -> str:
+    def fmt(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    lines = [
+        "| space | peer | trials | trials/s | jaxsweep speed-up | best val acc | "
+        f"s to {TARGET} | compile s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['space']} | {r['peer']} | {r['trials']} | {r['trials_per_s']:.2f} | "
+            f"{fmt(r['jaxsweep_speedup'], '.1f')}x | {r['best']:.4f} | "
+            f"{fmt(r['to_target_s'], '.1f')} | {fmt(r.get('compile_s'), '.1f')} |"
+        )
+    lines += [
+        "",
+        f"float32 matmul peak measured in this run: {peak / 1e9:.1f} GFLOP/s",
+        "",
+        "| population | devices | trials/s | GFLOP/s | of peak |",
+        "|---|---|---|---|---|",
+    ]
+    for r in scale:
+        lines.append(
+            f"| {r['population']} | {r['devices']} | {r['trials_per_s']:.1f} | "
+            f"{r['flops'] / 1e9:.1f} | {r['flops'] / peak:.0%} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=48)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--population", type=int, default=16)
+    parser.add_argument("--peers", default="a,b,c,d")
+    parser.add_argument("--spaces", default="fixed,article")
+    parser.add_argument("--sizes", default="8,32,128,256,1024")
+    args = parser.parse_args()
+    quiet_optuna()
+    names = args.peers.split(",")
+    rows = []
+    for space in args.spaces.split(","):
+        print(f"{space} space, {args.trials} trials, {args.epochs} epochs:", flush=True)
+        rows += comparison(space, args.trials, args.epochs, args.population, names)
+    peak = matmul_peak()
+    print("fixed-structure populations:", flush=True)
+    scale = scaling(args.epochs, [int(s) for s in args.sizes.split(",") if s])
+    table = markdown(rows, scale, peak)
+    print(table)
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    (out / "population_vs_sequential.md").write_text(table)
+    (out / "population_vs_sequential.json").write_text(
+        json.dumps(
+            {
+                "args": vars(args),
+                "cores": os.cpu_count(),
+                "devices": jax.local_device_count(),
+                "comparison": rows,
+                "matmul_peak_flops": peak,
+                "scaling": scale,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
