@@ -125,6 +125,7 @@ class SweepConfig(_Strict):
     sampler: SamplerConfig = SamplerConfig()
     metric: MetricConfig = MetricConfig()
     trials: Annotated[int, Field(ge=1)] = 64
+    refill: bool = True  # a slot freed by pruning, early stopping or divergence takes a new trial
     stages: tuple[Stage, ...] = ("search",)
     lr_find: LrFindConfig = LrFindConfig()
     heartbeat: HeartbeatConfig = HeartbeatConfig()

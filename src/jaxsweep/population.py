@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,16 +141,6 @@ def hyper_of(config: MemberConfig, y_train: np.ndarray, cohort: Cohort) -> Hyper
         optimizer=np.int32(cohort.optimizers.index(optimizer_name(config))),
         arch=arch_of(config, cohort.layout),
     )
-
-
-def group_by_cohort(
-    members: list[Member], task: str, palette: Palette | None = None
-) -> dict[Cohort, list[Member]]:
-    """Members that can share one compiled program, in the order they were proposed."""
-    groups: dict[Cohort, list[Member]] = defaultdict(list)
-    for member in members:
-        groups[cohort_of(member.config, task, palette)].append(member)
-    return dict(groups)
 
 
 def padded_size(n: int, devices: int = 1) -> int:

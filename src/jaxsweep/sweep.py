@@ -6,12 +6,10 @@ import os
 import socket
 import time
 import warnings
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import jax
-import jax.numpy as jnp
-import numpy as np
 import optuna
 
 from jaxsweep.config import SweepConfig
@@ -19,24 +17,14 @@ from jaxsweep.data import Dataset, load_dataset
 from jaxsweep.errors import Interrupted, UserError
 from jaxsweep.heartbeat import Heartbeat
 from jaxsweep.losses import metric_names
-from jaxsweep.population import (
-    Member,
-    Palette,
-    device_data,
-    devices_for,
-    group_by_cohort,
-    hyper_of,
-    member_keys,
-    padded_size,
-    spread,
-    stack_hypers,
-)
+from jaxsweep.population import Member, Palette, cohort_of, device_data
 from jaxsweep.schedules import DEFAULT_SPACE
 from jaxsweep.schedules import PARAMS as SCHEDULE_PARAMS
+from jaxsweep.slots import Slot, Told, train_cohort
 from jaxsweep.space import MemberConfig, SearchSpace, load_space, parse_space, resolve
 from jaxsweep.stopping import stop_request
 from jaxsweep.storage import check_url, open_storage
-from jaxsweep.train import Cohort, Data, Settings, population_trainer
+from jaxsweep.train import Cohort, Settings
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -60,6 +48,7 @@ class Progress:
     best: float | None
     started: float
     done_at_start: int  # trials finished by earlier runs of this sweep
+    population_epochs: int = 0  # epochs the compiled programs ran, over all their slots
 
     @property
     def rate(self) -> float:
@@ -227,41 +216,106 @@ def _search_loop(
 ) -> None:
     config, dataset = prepared.config, prepared.dataset
     data = device_data(dataset)
-    while True:
-        heartbeat.fail_stale()  # a killed worker's trials are failed and queued again
-        finished, running = _count(study)  # running: other workers' (ours are all told here)
-        if finished >= budget:
-            return
-        if budget - finished - running <= 0:  # the rest is running elsewhere; they may be
-            _wait_for_others(progress, finished, on_progress)  # pruned or fail, so stay
-            continue
-        trials = []
-        for _ in range(min(config.population, budget - finished - running)):
-            trials.append(study.ask())
-            heartbeat.beat([trials[-1]._trial_id], running=True)
-        kept = _drop_surplus(study, trials, budget)
-        heartbeat.beat([t._trial_id for t in trials if t not in kept], running=False)
-        trials = kept
-        members = []
-        for trial in trials:
-            member_config = propose(trial)
-            trial.set_user_attr("config", member_config.as_dict())
-            trial.set_user_attr("stage", stage)
-            trial.set_user_attr("worker", WORKER)  # which machine and process trained it
-            members.append(Member(trial.number, member_config))
-        by_number = {trial.number: trial for trial in trials}
-        palette = Palette.of_space(prepared.space)
-        for cohort, group in group_by_cohort(members, dataset.task, palette).items():
-            if stop_request.requested:  # asked but never trained: failed, so a rerun retries
-                for member in group:
-                    study.tell(by_number[member.number], state=optuna.trial.TrialState.FAIL)
+    asker = Asker(prepared, study, budget, stage, propose, heartbeat)
+    try:
+        while True:
+            heartbeat.fail_stale()  # a killed worker's trials are failed and queued again
+            finished, running = _count(study)
+            if finished >= budget:
+                return
+            room = budget - finished - running  # ours held over are among the running
+            if room <= 0 and not asker.held:  # the rest is running elsewhere; those trials may
+                _wait_for_others(progress, finished, on_progress)  # be pruned or fail: stay
                 continue
-            train_group(prepared, study, cohort, [(by_number[m.number], m) for m in group], data)
-            progress.done, progress.best = finished_trials(study), _best(study)
-            on_progress(progress)
-        heartbeat.beat([t._trial_id for t in trials], running=False)
-        if stop_request.requested:
-            raise Interrupted(f"stopped by Ctrl-C in stage {stage}")
+            members = asker.take_held() + asker.ask(min(config.population - len(asker.held), room))
+            for cohort, group in asker.by_cohort(members).items():
+                if stop_request.requested:
+                    asker.held.extend(group)  # failed below, so a rerun retries them
+                    continue
+                progress.population_epochs += train_cohort(
+                    cohort,
+                    group,
+                    data,
+                    prepared.settings,
+                    config.seed,
+                    dataset.train.y,
+                    config.pruner.type != "none",
+                    lambda slot, told, reason: _tell(study, slot, told, prepared.settings, reason),
+                    asker.refill if config.refill else None,
+                )
+                progress.done, progress.best = finished_trials(study), _best(study)
+                on_progress(progress)
+            if stop_request.requested:
+                raise Interrupted(f"stopped by Ctrl-C in stage {stage}")
+    finally:
+        reason = "interrupted" if stop_request.requested else "not trained: the budget was met"
+        for trial, _ in asker.take_held():  # asked, never trained: failed, so a rerun retries
+            trial.set_user_attr("stopped", reason)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            heartbeat.beat([trial._trial_id], running=False)
+
+
+class Asker:
+    """Asks Optuna for trials within the budget and turns them into members. A trial asked
+    to refill a slot of another cohort is held for the next population."""
+
+    def __init__(
+        self,
+        prepared: Prepared,
+        study: optuna.Study,
+        budget: int,
+        stage: str,
+        propose: Propose,
+        heartbeat: Heartbeat,
+    ) -> None:
+        self.prepared, self.study, self.budget = prepared, study, budget
+        self.stage, self.propose, self.heartbeat = stage, propose, heartbeat
+        self.palette = Palette.of_space(prepared.space)
+        self.held: list[Slot] = []
+
+    def take_held(self) -> list[Slot]:
+        held, self.held = self.held, []
+        return held
+
+    def ask(self, count: int) -> list[Slot]:
+        trials = []
+        for _ in range(max(count, 0)):
+            trials.append(self.study.ask())
+            self.heartbeat.beat([trials[-1]._trial_id], running=True)
+        kept = _drop_surplus(self.study, trials, self.budget)
+        self.heartbeat.beat([t._trial_id for t in trials if t not in kept], running=False)
+        slots = []
+        for trial in kept:
+            config = self.propose(trial)
+            trial.set_user_attr("config", config.as_dict())
+            trial.set_user_attr("stage", self.stage)
+            trial.set_user_attr("worker", WORKER)  # which machine and process trained it
+            slots.append((trial, Member(trial.number, config)))
+        return slots
+
+    def cohort(self, slot: Slot) -> Cohort:
+        return cohort_of(slot[1].config, self.prepared.dataset.task, self.palette)
+
+    def by_cohort(self, slots: list[Slot]) -> dict[Cohort, list[Slot]]:
+        """Trials that can share one compiled program, in the order they were proposed."""
+        groups: dict[Cohort, list[Slot]] = defaultdict(list)
+        for slot in slots:
+            groups[self.cohort(slot)].append(slot)
+        return dict(groups)
+
+    def refill(self, cohort: Cohort, free: int) -> list[Slot]:
+        """Up to ``free`` trials of ``cohort``: held ones first, then new ones while the budget
+        allows (new ones of other cohorts are held, up to a population's worth)."""
+        chosen = [slot for slot in self.held if self.cohort(slot) == cohort][:free]
+        self.held = [slot for slot in self.held if slot not in chosen]
+        while len(chosen) < free and len(self.held) < self.prepared.config.population:
+            finished, running = _count(self.study)
+            room = self.budget - finished - running
+            if room <= 0:
+                break
+            for slot in self.ask(min(free - len(chosen), room)):
+                (chosen if self.cohort(slot) == cohort else self.held).append(slot)
+        return chosen
 
 
 def _count(study: optuna.Study) -> tuple[int, int]:
@@ -298,74 +352,25 @@ def _wait_for_others(
         time.sleep(0.1)
 
 
-def train_group(
-    prepared: Prepared,
-    study: optuna.Study,
-    cohort: Cohort,
-    group: list[tuple[optuna.Trial, Member]],
-    data: Data,
-) -> None:
-    """Train one cohort's members together, reporting each epoch and pruning as Optuna says."""
-    config, settings = prepared.config, prepared.settings
-    trainer = population_trainer(cohort, settings)
-    # Pad with copies of the last member so that only a few population sizes ever compile.
-    devices = devices_for(len(group))
-    size = padded_size(len(group), devices)
-    padded = [m for _, m in group] + [group[-1][1]] * (size - len(group))
-    hyper = spread(
-        stack_hypers([hyper_of(m.config, prepared.dataset.train.y, cohort) for m in padded]),
-        devices,
-    )
-    keys = spread(member_keys(config.seed, [m.number for m in padded]), devices)
-    state = trainer.init(keys, hyper, data.X_train[:1])
-    pruning = config.pruner.type != "none"
-    chunk = 1 if pruning else config.epochs  # report every epoch when a pruner may act on it
-    pruned: set[int] = set()
-    for start in range(0, config.epochs, chunk):
-        if stop_request.requested:
-            break
-        state, history = trainer.run(state, hyper, data, chunk)
-        history = jax.device_get(history)
-        for i, (trial, _) in enumerate(group):
-            if i in pruned:
-                continue
-            for step in range(chunk):
-                if history["trained"][i, step]:
-                    trial.report(float(history[settings.metric][i, step]), start + step + 1)
-            if pruning and not state.stopped[i] and trial.should_prune():
-                pruned.add(i)
-        if pruned:
-            state = state._replace(stopped=state.stopped.at[np.array(sorted(pruned))].set(True))
-        if bool(jnp.all(state.stopped[: len(group)])):
-            break
-    _tell(study, group, jax.device_get(state), settings, pruned, stop_request.requested)
-
-
 def _tell(
-    study: optuna.Study,
-    group: list[tuple[optuna.Trial, Member]],
-    state: object,
-    settings: Settings,
-    pruned: set[int],
-    interrupted: bool = False,
+    study: optuna.Study, slot: Slot, told: Told, settings: Settings, reason: str | None
 ) -> None:
-    sign = 1.0 if settings.maximize else -1.0
-    for i, (trial, _) in enumerate(group):
-        trial.set_user_attr("epochs", int(state.epoch[i]))  # type: ignore[attr-defined]
-        trial.set_user_attr("best_epoch", int(state.best_epoch[i]))  # type: ignore[attr-defined]
-        if interrupted and not state.stopped[i]:  # type: ignore[attr-defined]
-            trial.set_user_attr("stopped", "interrupted")
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        elif state.diverged[i]:  # type: ignore[attr-defined]
-            # Pruned rather than failed: a diverging configuration is a finished, bad result that
-            # counts towards the budget, and Optuna's samplers learn from its reported epochs.
-            trial.set_user_attr("stopped", "diverged: non-finite loss")
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        elif i in pruned:
-            trial.set_user_attr("stopped", "pruned")
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        else:
-            study.tell(trial, float(state.best_score[i]) * sign)  # type: ignore[attr-defined]
+    trial = slot[0]
+    trial.set_user_attr("epochs", told.epochs)
+    trial.set_user_attr("best_epoch", told.best_epoch)
+    if reason == "interrupted":
+        trial.set_user_attr("stopped", "interrupted")
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    elif told.diverged:
+        # Pruned rather than failed: a diverging configuration is a finished, bad result that
+        # counts towards the budget, and Optuna's samplers learn from its reported epochs.
+        trial.set_user_attr("stopped", "diverged: non-finite loss")
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    elif reason == "pruned":
+        trial.set_user_attr("stopped", "pruned")
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    else:
+        study.tell(trial, told.best_score * (1.0 if settings.maximize else -1.0))
 
 
 def _best(study: optuna.Study) -> float | None:

@@ -251,6 +251,7 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         improved = ~diverged & (score > state.best_score + settings.min_delta)
         bad_epochs = jnp.where(improved, 0, state.bad_epochs + 1)
         patience_out = (settings.patience is not None) & (bad_epochs >= (settings.patience or 0))
+        last = (settings.epochs > 0) & (state.epoch + 1 >= settings.epochs)  # its budget spent
         keep_best = functools.partial(jnp.where, improved)
         new = MemberState(
             params,
@@ -263,7 +264,7 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
             jnp.where(improved, score, state.best_score),
             jnp.where(improved, state.epoch + 1, state.best_epoch),
             bad_epochs,
-            diverged | patience_out,
+            diverged | patience_out | last,
             diverged,
         )
         # A stopped member keeps its state: its slot still computes, but nothing changes.

@@ -1,0 +1,179 @@
+"""One cohort's compiled program as a set of slots: each holds a trial, or waits for one.
+
+The program trains every slot an epoch (or all epochs, when nothing can free a slot early) at a
+time. At each boundary, Optuna hears each trial's epochs and may prune it; a trial that is
+pruned, stops early, diverges or reaches the last epoch is told and leaves its slot, and the
+slot is given to the next trial Optuna proposes for this cohort (like continuous batching), so
+the program stays full until the budget is spent. Each trial's epochs count from its own start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+import optuna
+
+from jaxsweep.population import (
+    Member,
+    devices_for,
+    hyper_of,
+    member_keys,
+    padded_size,
+    spread,
+    stack_hypers,
+)
+from jaxsweep.stopping import stop_request
+from jaxsweep.train import Cohort, Data, Settings, population_trainer
+
+Slot = tuple[optuna.Trial, Member]
+Refill = Callable[[Cohort, int], list[Slot]]  # (cohort, free slots) -> trials to train
+
+
+@dataclass
+class Program:
+    """A cohort's trainer with its per-slot arrays, laid out over ``devices``."""
+
+    cohort: Cohort
+    settings: Settings
+    seed: int
+    y_train: np.ndarray
+    devices: int
+    state: Any = None
+    hyper: Any = None
+
+    def start(self, members: list[Member], x: jax.Array) -> None:
+        """Fill every slot; the slots past ``members`` hold a copy of the last, stopped."""
+        size = padded_size(len(members), self.devices)
+        padded = members + [members[-1]] * (size - len(members))
+        self.hyper = self._arrays(padded)
+        keys = spread(member_keys(self.seed, [m.number for m in padded]), self.devices)
+        trainer = population_trainer(self.cohort, self.settings)
+        state = trainer.init(keys, self.hyper, x)
+        free = np.arange(size) >= len(members)
+        self.state = spread(state._replace(stopped=state.stopped | free), self.devices)
+
+    def put(self, slots: list[int], members: list[Member], x: jax.Array) -> None:
+        """New members into freed slots: their own initial state, key and hyperparameters."""
+        hyper = self._arrays(members)
+        keys = member_keys(self.seed, [m.number for m in members])
+        state = population_trainer(self.cohort, self.settings).init(keys, hyper, x)
+        index = np.asarray(slots, np.int32)
+        self.state = spread(_insert(self.state, index, state), self.devices)
+        self.hyper = spread(_insert(self.hyper, index, hyper), self.devices)
+
+    def stop(self, slots: list[int]) -> None:
+        stopped = self.state.stopped.at[np.asarray(slots)].set(True)
+        self.state = spread(self.state._replace(stopped=stopped), self.devices)
+
+    def _arrays(self, members: list[Member]) -> Any:
+        hypers = [hyper_of(m.config, self.y_train, self.cohort) for m in members]
+        return spread(stack_hypers(hypers), self.devices) if len(members) else None
+
+
+@jax.jit
+def _insert(tree: Any, index: jax.Array, values: Any) -> Any:
+    return jax.tree.map(lambda a, v: a.at[index].set(v), tree, values)
+
+
+@dataclass
+class Told:
+    """What a slot's trial ended with, read off the program's state."""
+
+    epochs: int
+    best_epoch: int
+    best_score: float
+    diverged: bool
+
+
+def train_cohort(
+    cohort: Cohort,
+    group: list[Slot],
+    data: Data,
+    settings: Settings,
+    seed: int,
+    y_train: np.ndarray,
+    pruning: bool,
+    tell: Callable[[Slot, Told, str | None], None],
+    refill: Refill | None = None,
+) -> int:
+    """Train ``group`` (and the trials ``refill`` brings) to the end; returns the epochs the
+    program ran. ``tell(slot, told, reason)``: reason is None, pruned or interrupted."""
+    program = Program(cohort, settings, seed, y_train, devices_for(len(group)))
+    program.start([m for _, m in group], data.X_train[:1])
+    slots: list[Slot | None] = [*group] + [None] * (len(program.state.stopped) - len(group))
+    early = pruning or settings.patience is not None or refill is not None
+    chunk = 1 if early else settings.epochs  # epoch by epoch when a slot may free early
+    trainer = population_trainer(cohort, settings)
+    ran = 0
+    while any(slots):
+        if stop_request.requested:
+            _end(program, slots, tell, "interrupted")
+            break
+        before = np.asarray(jax.device_get(program.state.epoch))
+        program.state, history = trainer.run(program.state, program.hyper, data, chunk)
+        ran += chunk
+        history = jax.device_get(history)
+        stopped = np.asarray(jax.device_get(program.state.stopped))
+        pruned = []
+        for i, slot in enumerate(slots):
+            if slot is None:
+                continue
+            trial = slot[0]
+            for step in range(chunk):
+                if history["trained"][i, step]:
+                    trial.report(
+                        float(history[settings.metric][i, step]), int(before[i]) + step + 1
+                    )
+            if pruning and not stopped[i] and trial.should_prune():
+                pruned.append(i)
+        if pruned:
+            program.stop(pruned)
+        done = [
+            i for i, slot in enumerate(slots) if slot is not None and (stopped[i] or i in pruned)
+        ]
+        _end(program, slots, tell, None, done, set(pruned))
+        free = [i for i, slot in enumerate(slots) if slot is None]
+        if refill is not None and free and not stop_request.requested:
+            _refill(program, slots, free, refill(cohort, len(free)), data)
+    return ran
+
+
+def _refill(
+    program: Program, slots: list[Slot | None], free: list[int], new: list[Slot], data: Data
+) -> None:
+    if not new:
+        return
+    places = free[: len(new)]
+    program.put(places, [m for _, m in new], data.X_train[:1])
+    for place, slot in zip(places, new, strict=False):
+        slots[place] = slot
+
+
+def _end(
+    program: Program,
+    slots: list[Slot | None],
+    tell: Callable[[Slot, Told, str | None], None],
+    reason: str | None,
+    which: list[int] | None = None,
+    pruned: set[int] = frozenset(),  # type: ignore[assignment]
+) -> None:
+    """Tell the trials in slots ``which`` (default: every occupied slot) and free the slots."""
+    which = [i for i, s in enumerate(slots) if s is not None] if which is None else which
+    if not which:
+        return
+    state = jax.device_get(
+        (
+            program.state.epoch,
+            program.state.best_epoch,
+            program.state.best_score,
+            program.state.diverged,
+        )
+    )
+    for i in which:
+        told = Told(int(state[0][i]), int(state[1][i]), float(state[2][i]), bool(state[3][i]))
+        tell(slots[i], told, "pruned" if i in pruned else reason)  # type: ignore[arg-type]
+        slots[i] = None
