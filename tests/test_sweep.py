@@ -42,7 +42,7 @@ def test_each_pruner_is_built_from_the_sweep_file(tmp_path: Path, kind: str, cls
 
 
 def test_mixed_proposals_compile_once_per_cohort(tmp_path: Path) -> None:
-    """Successive populations of different proposals reuse the first population's program."""
+    """A second sweep of three times the trials, all new proposals, compiles nothing."""
     space = write_yaml(
         tmp_path / "space.yaml",
         {
@@ -57,33 +57,76 @@ def test_mixed_proposals_compile_once_per_cohort(tmp_path: Path) -> None:
             "batch_size": 16,
         },
     )
-    config = load_sweep(
-        tiny_sweep(tmp_path, search_space=str(space), population=8, trials=24, epochs=2)
-    )
-    prepared = prepare(config)
-    study = optuna.create_study(
-        sampler=make_sampler(config), storage=open_storage(f"sqlite:///{tmp_path / 'study.db'}")
-    )
     compiles: list[str] = []
 
     def count(event: str, _duration: float, **_: object) -> None:
         if event == "/jax/core/compile/backend_compile_duration":
             compiles.append(event)
 
-    after_each: list[int] = []
+    counts, structures = [], set()
     jax.monitoring.register_event_duration_secs_listener(count)
     try:
-        run_search(prepared, study, lambda progress: after_each.append(len(compiles)))
+        for seed, trials in ((0, 16), (1, 48)):  # early stopping frees slots: they are refilled
+            config = load_sweep(
+                tiny_sweep(
+                    tmp_path / str(seed),
+                    search_space=str(space),
+                    population=8,
+                    trials=trials,
+                    epochs=4,
+                    seed=seed,
+                )
+            )
+            storage = open_storage(f"sqlite:///{tmp_path / f'{seed}.db'}")
+            study = optuna.create_study(sampler=make_sampler(config), storage=storage)
+            run_search(prepare(config), study)
+            assert len(study.trials) == trials
+            structures |= {
+                (t.params["activation"], t.params["n_layers"], t.params["units"])
+                for t in study.trials
+            }
+            counts.append(len(compiles))
     finally:
         jax.monitoring.unregister_event_duration_listener(count)
-    structures = {
-        (
-            t.user_attrs["config"]["model"]["activation"],
-            tuple(t.user_attrs["config"]["model"]["widths"]),
+    assert len(structures) > 30  # mixed proposals
+    assert counts[0] > 0 and counts[1] == counts[0], counts
+
+
+def test_freed_slots_are_refilled_so_the_budget_takes_fewer_population_epochs(
+    tmp_path: Path,
+) -> None:
+    space = write_yaml(
+        tmp_path / "space.yaml",
+        {"units": 8, "learning_rate": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}},
+    )  # one structure; most rates are poor, so the pruner stops most trials early
+    runs = {}
+    for refill in (False, True):
+        config = load_sweep(
+            tiny_sweep(
+                tmp_path / str(refill),
+                search_space=str(space),
+                population=4,
+                trials=16,
+                epochs=8,
+                refill=refill,
+                early_stopping={"patience": None},
+                pruner={"type": "median", "n_startup_trials": 2, "n_warmup_steps": 0},
+            )
         )
-        for t in study.trials
-    }
-    assert len(study.trials) == 24 and len(structures) > 12  # mixed proposals
-    assert len(after_each) == 4  # before any, then one program per population of 8
-    assert after_each[1] > 0  # the first population compiled (after_each[0]: before any)
-    assert after_each[-1] == after_each[1]  # the next two compiled nothing
+        storage = open_storage(f"sqlite:///{tmp_path / f'{refill}.db'}")
+        study = optuna.create_study(
+            sampler=make_sampler(config), pruner=make_pruner(config), storage=storage
+        )
+        seen: list = []
+        run_search(prepare(config), study, seen.append)
+        states = [t.state for t in study.trials]
+        assert (
+            states.count(optuna.trial.TrialState.COMPLETE)
+            + states.count(optuna.trial.TrialState.PRUNED)
+            == 16
+        )
+        assert states.count(optuna.trial.TrialState.PRUNED) >= 4  # the pruner did act
+        for trial in study.trials:  # each trial's epochs count from its own start
+            assert min(trial.intermediate_values) == 1
+        runs[refill] = seen[-1].population_epochs
+    assert runs[True] < runs[False], runs

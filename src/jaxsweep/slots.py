@@ -9,11 +9,12 @@ the program stays full until the budget is spent. Each trial's epochs count from
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optuna
 
@@ -35,48 +36,57 @@ Refill = Callable[[Cohort, int], list[Slot]]  # (cohort, free slots) -> trials t
 
 @dataclass
 class Program:
-    """A cohort's trainer with its per-slot arrays, laid out over ``devices``."""
+    """A cohort's trainer with its per-slot arrays, laid out over ``devices``. Every call keeps
+    the shapes fixed, so after the first population nothing compiles again."""
 
     cohort: Cohort
     settings: Settings
     seed: int
     y_train: np.ndarray
     devices: int
+    members: list[Member] = field(default_factory=list)  # each slot's current or last member
     state: Any = None
     hyper: Any = None
 
     def start(self, members: list[Member], x: jax.Array) -> None:
         """Fill every slot; the slots past ``members`` hold a copy of the last, stopped."""
         size = padded_size(len(members), self.devices)
-        padded = members + [members[-1]] * (size - len(members))
-        self.hyper = self._arrays(padded)
-        keys = spread(member_keys(self.seed, [m.number for m in padded]), self.devices)
-        trainer = population_trainer(self.cohort, self.settings)
-        state = trainer.init(keys, self.hyper, x)
-        free = np.arange(size) >= len(members)
-        self.state = spread(state._replace(stopped=state.stopped | free), self.devices)
+        self.members = members + [members[-1]] * (size - len(members))
+        state = self._init(x)
+        self.state = spread(
+            state._replace(stopped=state.stopped | self._mask(range(len(members), size))),
+            self.devices,
+        )
 
     def put(self, slots: list[int], members: list[Member], x: jax.Array) -> None:
         """New members into freed slots: their own initial state, key and hyperparameters."""
-        hyper = self._arrays(members)
-        keys = member_keys(self.seed, [m.number for m in members])
-        state = population_trainer(self.cohort, self.settings).init(keys, hyper, x)
-        index = np.asarray(slots, np.int32)
-        self.state = spread(_insert(self.state, index, state), self.devices)
-        self.hyper = spread(_insert(self.hyper, index, hyper), self.devices)
+        for slot, member in zip(slots, members, strict=True):
+            self.members[slot] = member
+        fresh = self._init(x)  # the whole population's init program, already compiled
+        self.state = spread(_merge(self._mask(slots), fresh, self.state), self.devices)
 
     def stop(self, slots: list[int]) -> None:
-        stopped = self.state.stopped.at[np.asarray(slots)].set(True)
+        stopped = self.state.stopped | self._mask(slots)
         self.state = spread(self.state._replace(stopped=stopped), self.devices)
 
-    def _arrays(self, members: list[Member]) -> Any:
-        hypers = [hyper_of(m.config, self.y_train, self.cohort) for m in members]
-        return spread(stack_hypers(hypers), self.devices) if len(members) else None
+    def _init(self, x: jax.Array) -> Any:
+        hypers = [hyper_of(m.config, self.y_train, self.cohort) for m in self.members]
+        self.hyper = spread(stack_hypers(hypers), self.devices)
+        keys = spread(member_keys(self.seed, [m.number for m in self.members]), self.devices)
+        return population_trainer(self.cohort, self.settings).init(keys, self.hyper, x)
+
+    def _mask(self, slots: Iterable[int]) -> np.ndarray:
+        mask = np.zeros(len(self.members), bool)
+        mask[list(slots)] = True
+        return mask
 
 
 @jax.jit
-def _insert(tree: Any, index: jax.Array, values: Any) -> Any:
-    return jax.tree.map(lambda a, v: a.at[index].set(v), tree, values)
+def _merge(mask: jax.Array, fresh: Any, old: Any) -> Any:
+    """``fresh`` where ``mask`` (per slot), else ``old``."""
+    return jax.tree.map(
+        lambda f, o: jnp.where(mask.reshape(-1, *(1,) * (f.ndim - 1)), f, o), fresh, old
+    )
 
 
 @dataclass
