@@ -130,7 +130,9 @@ def run_sequential(train: Trainer, prepared: Prepared, trials: int, epochs: int)
     return {"trials": trials, "wall_s": wall, "best": best, "to_target_s": to_target}
 
 
-def comparison(space: str, trials: int, epochs: int, population: int, names: list[str]) -> list:
+def comparison(
+    space: str, trials: int, peer_trials: int, epochs: int, population: int, names: list[str]
+) -> list:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -144,7 +146,7 @@ def comparison(space: str, trials: int, epochs: int, population: int, names: lis
                 if train is None:
                     print(f"  ({name}) skipped: {peers.MISSING[name]}")
                     continue
-                result = run_sequential(train, prepared, trials, epochs)
+                result = run_sequential(train, prepared, peer_trials, epochs)
             result |= {"space": space, "peer": peers.LABELS[name]}
             result["trials_per_s"] = result["trials"] / result["wall_s"]
             rows.append(result)
@@ -264,6 +266,13 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=48)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--population", type=int, default=16)
+    parser.add_argument(
+        "--peer-trials",
+        type=int,
+        default=None,
+        help="trials for the sequential peers (default: --trials); their rate does not depend on "
+        "the count, so fewer keep the run short, but best accuracies then compare unequal budgets",
+    )
     parser.add_argument("--peers", default="a,b,c,d")
     parser.add_argument("--spaces", default="fixed,article")
     parser.add_argument("--sizes", default="8,32,128,256,1024")
@@ -273,7 +282,8 @@ def main() -> None:
     rows = []
     for space in args.spaces.split(","):
         print(f"{space} space, {args.trials} trials, {args.epochs} epochs:", flush=True)
-        rows += comparison(space, args.trials, args.epochs, args.population, names)
+        peer_trials = args.peer_trials or args.trials
+        rows += comparison(space, args.trials, peer_trials, args.epochs, args.population, names)
     peak = matmul_peak()
     print("fixed-structure populations:", flush=True)
     scale = scaling(args.epochs, [int(s) for s in args.sizes.split(",") if s])

@@ -4,7 +4,8 @@ Members that differ in depth, widths, activation, initializer, batch norm and dr
 program: every hidden layer is laid out at the layout's width, masks zero the units a member does
 not have, layers past its depth are the identity, and discrete choices are per-member indices
 into the choices the layout holds. Random draws (initial weights, RReLU slopes, dropout masks)
-depend on the key and the unit's index only, so a member draws the same numbers at any padding:
+depend on the key, the row and the unit's index only, so a member draws the same numbers at any
+padding:
 padded, it trains like the same network built at its own size.
 """
 
@@ -58,14 +59,19 @@ class Arch(NamedTuple):
     alpha_dropout: jax.Array  # bool: alpha dropout (with SELU) instead of standard dropout
 
 
-def unit_keys(key: jax.Array, count: int) -> jax.Array:
-    """A key per unit index: unit j's key does not depend on how many units there are."""
+def row_keys(key: jax.Array, count: int) -> jax.Array:
+    """A key per row index."""
     return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(count))
 
 
+# JAX's threefry draws element i of a 1-D draw from counter i (``jax_threefry_partitionable``,
+# the default since JAX 0.5), so a longer draw starts with a shorter one: drawing each row with
+# its own key makes column j the same at any padded width. The contract test checks it.
+
+
 def unit_uniform(key: jax.Array, rows: int, units: int) -> jax.Array:
-    """(rows, units) uniform draws in [0, 1), column j drawn from unit j's key."""
-    return jax.vmap(lambda k: jax.random.uniform(k, (rows,)), out_axes=1)(unit_keys(key, units))
+    """(rows, units) uniform draws in [0, 1); entry (i, j) does not depend on ``units``."""
+    return jax.vmap(lambda k: jax.random.uniform(k, (units,)))(row_keys(key, rows))
 
 
 def padded_kernel(
@@ -77,14 +83,12 @@ def padded_kernel(
     glorot: bool = False,
 ) -> jax.Array:
     """A kernel drawn as ``jax.nn.initializers.variance_scaling`` does for a (fan_in, fan_out)
-    layer, laid out in the top-left corner of ``shape`` with zeros around it. Entry (i, j)
-    comes from a key folded with i and j, so the corner is the same at any padding. ``glorot``:
-    the output layer's Glorot initializer, in the hidden initializer's normal/uniform flavour."""
-    keys = jax.vmap(lambda k: unit_keys(k, shape[1]))(unit_keys(key, shape[0]))
-    draw = jax.vmap(jax.vmap(lambda k: jax.random.truncated_normal(k, -2.0, 2.0)))
-    truncated = draw(keys) / TRUNCATED_STD
-    uniform = jax.vmap(jax.vmap(lambda k: jax.random.uniform(k, (), minval=-1.0, maxval=1.0)))
-    flat = uniform(keys) * jnp.sqrt(3.0)
+    layer, laid out in the top-left corner of ``shape`` with zeros around it; the corner is the
+    same at any padding. ``glorot``: the output layer's Glorot initializer, in the hidden
+    initializer's normal/uniform flavour."""
+    keys = row_keys(key, shape[0])
+    truncated = jax.vmap(lambda k: jax.random.truncated_normal(k, -2.0, 2.0, (shape[1],)))(keys)
+    flat = jax.vmap(lambda k: jax.random.uniform(k, (shape[1],), minval=-1.0, maxval=1.0))(keys)
     table = list(INITIALIZERS.values())
     normal = jnp.asarray([n for _, _, n in table])[initializer]
     if glorot:
@@ -94,7 +98,7 @@ def padded_kernel(
         by_input = jnp.asarray([m == "fan_in" for _, m, _ in table])[initializer]
         fan = jnp.where(by_input, fan_in, (fan_in + fan_out) / 2.0)
     std = jnp.sqrt(scale / jnp.maximum(fan, 1.0))
-    values = jnp.where(normal, truncated, flat) * std
+    values = jnp.where(normal, truncated / TRUNCATED_STD, flat * jnp.sqrt(3.0)) * std
     rows, cols = jnp.arange(shape[0])[:, None], jnp.arange(shape[1])[None, :]
     return jnp.where((rows < fan_in) & (cols < fan_out), values, 0.0)
 
