@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,8 @@ import yaml
 
 from jaxsweep import losses
 from jaxsweep.errors import UserError, read_yaml
-from jaxsweep.model import MLP, Arch
-from jaxsweep.population import arch_of, cohort_of
+from jaxsweep.model import MLP, Layout
+from jaxsweep.population import arch_of
 from jaxsweep.space import MemberConfig
 
 WEIGHTS, MANIFEST, BEST = "weights.msgpack", "model.yaml", "best_params.yaml"
@@ -50,12 +51,17 @@ class Model:
     labels (classification) or targets in their own units (regression)."""
 
     def __init__(
-        self, config: MemberConfig, variables: dict[str, Any], preprocessing: Preprocessing
+        self,
+        config: MemberConfig,
+        variables: dict[str, Any],
+        preprocessing: Preprocessing,
+        layout: Layout,
     ) -> None:
         self.config = config
         self.variables = variables
         self.preprocessing = preprocessing
-        module, arch = network(config, preprocessing.task)
+        self.layout = layout  # the padded network the sweep trained it in
+        module, arch = MLP(layout), arch_of(config, layout)
         key = jax.random.PRNGKey(0)  # prediction draws no noise
         self._apply = jax.jit(lambda v, x: module.apply(v, x, arch, 0.0, key, train=False))
 
@@ -73,18 +79,14 @@ class Model:
         return np.asarray(p.classes)[prediction] if p.classes else prediction
 
 
-def network(config: MemberConfig, task: str) -> tuple[MLP, Arch]:
-    """The module and member arrays the sweep trained ``config`` with (the same padded layout)."""
-    layout = cohort_of(config, task).layout
-    return MLP(layout), arch_of(config, layout)
-
-
 def save_model(folder: Path, model: Model, extra: dict[str, Any]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / WEIGHTS).write_bytes(flax.serialization.to_bytes(model.variables))
     p = model.preprocessing
     manifest = {
         "config": model.config.as_dict(),
+        "layout": dataclasses.asdict(model.layout)
+        | {"activations": list(model.layout.activations)},
         "preprocessing": {
             "feature_mean": p.feature_mean.tolist(),
             "feature_scale": p.feature_scale.tolist(),
@@ -114,12 +116,17 @@ def load_model(path: str | Path) -> Model:
         pre["task"],
         tuple(pre["classes"]),
     )
-    module, arch = network(config, preprocessing.task)
+    try:
+        layout = Layout(
+            **(manifest["layout"] | {"activations": tuple(manifest["layout"]["activations"])})
+        )
+    except (KeyError, TypeError) as exc:
+        raise UserError(str(folder / MANIFEST), f"no valid layout ({exc})") from None
     key = jax.random.PRNGKey(0)
     example = jnp.zeros((1, len(preprocessing.feature_mean)))
-    template = module.init(key, example, arch, 0.0, key, False)
+    template = MLP(layout).init(key, example, arch_of(config, layout), 0.0, key, False)
     weights = (folder / WEIGHTS).read_bytes()
-    return Model(config, flax.serialization.from_bytes(template, weights), preprocessing)
+    return Model(config, flax.serialization.from_bytes(template, weights), preprocessing, layout)
 
 
 def load_best(path: str | Path) -> BestTrial:

@@ -35,6 +35,8 @@ class Palette:
     optimizers: tuple[str, ...]  # sgd_nesterov stands for SGD with Nesterov momentum
     batch_norm: bool
     dropout: bool
+    depth: int  # the most hidden layers and units a member may have: the size buckets' tops
+    width: int
 
     @classmethod
     def of(cls, configs: list[MemberConfig]) -> Palette:
@@ -43,6 +45,8 @@ class Palette:
             _ordered({optimizer_name(c) for c in configs}, OPTIMIZER_NAMES),
             any(c.model.batch_norm for c in configs),
             any(c.model.dropout > 0 for c in configs),
+            max(len(c.model.widths) for c in configs),
+            max(max(c.model.widths) for c in configs),
         )
 
     @classmethod
@@ -57,6 +61,8 @@ class Palette:
             _ordered(optimizers, OPTIMIZER_NAMES),
             True in space.choices("batch_norm"),
             True in space.choices("use_dropout"),
+            int(space.highest("n_layers")),
+            int(space.highest("units")),  # a funnel only narrows
         )
 
     def __or__(self, other: Palette) -> Palette:
@@ -65,17 +71,18 @@ class Palette:
             _ordered({*self.optimizers, *other.optimizers}, OPTIMIZER_NAMES),
             self.batch_norm or other.batch_norm,
             self.dropout or other.dropout,
+            max(self.depth, other.depth),
+            max(self.width, other.width),
         )
 
 
 OPTIMIZER_NAMES = (*OPTIMIZERS, "sgd_nesterov")
-# Padded sizes: a member is laid out at the first bucket that holds it. Few buckets mean few
-# programs and full populations; more mean less padding. On the article's space (1-5 layers of
-# 1-100 units, 5 batch sizes) these give 10 cohorts where (2, 5) x (16, 32, 64, 128) gave 34 in
-# 64 proposals, and each cohort costs a compile of several seconds on a CPU. Beyond the last
-# bucket, powers of two.
-DEPTH_BUCKETS = (5,)
-WIDTH_BUCKETS = (32, 128)
+# Padded sizes: a member is laid out at the first bucket that holds it: every depth at the
+# space's deepest, widths up to 32 or up to the space's widest. Few buckets mean few programs and
+# full populations; more mean less padding. On the article's space (1-5 layers of 1-100 units,
+# 5 batch sizes) these give 10 cohorts where (2, 5) x (16, 32, 64, 128) gave 34 in 64
+# proposals, and each cohort costs a compile of several seconds on a CPU.
+NARROW = 32
 
 
 def _ordered(names: set[str], order: tuple[str, ...]) -> tuple[str, ...]:
@@ -86,20 +93,13 @@ def optimizer_name(config: MemberConfig) -> str:
     return "sgd_nesterov" if config.train.nesterov else config.train.optimizer
 
 
-def bucket(size: int, buckets: tuple[int, ...]) -> int:
-    for limit in buckets:
-        if size <= limit:
-            return limit
-    return 1 << (size - 1).bit_length()
-
-
 def cohort_of(config: MemberConfig, task: str, palette: Palette | None = None) -> Cohort:
     """The member's program: its size bucket and ``palette`` (with its own choices added)."""
     palette = Palette.of([config]) | palette if palette else Palette.of([config])
     model = config.model
     layout = Layout(
-        bucket(len(model.widths), DEPTH_BUCKETS),
-        bucket(max(model.widths), WIDTH_BUCKETS),
+        palette.depth,
+        NARROW if max(model.widths) <= NARROW < palette.width else palette.width,
         model.output_dim,
         palette.activations,
         palette.batch_norm,

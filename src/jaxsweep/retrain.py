@@ -12,7 +12,7 @@ import numpy as np
 from jaxsweep import losses
 from jaxsweep.checkpoint import BestTrial, Model, Preprocessing, save_model
 from jaxsweep.errors import UserError
-from jaxsweep.population import cohort_of, device_data, hyper_of, member_keys, stack_hypers
+from jaxsweep.population import Palette, cohort_of, device_data, hyper_of, member_keys, stack_hypers
 from jaxsweep.sweep import Prepared
 from jaxsweep.train import population_trainer
 
@@ -36,7 +36,8 @@ def retrain(prepared: Prepared, best: BestTrial, seed: int, folder: Path) -> Ret
             f"the model has {config.model.output_dim} outputs but the "
             f"sweep's data needs {dataset.output_dim}; was it made for this sweep?",
         )
-    cohort = cohort_of(config, dataset.task)
+    # the sweep's palette and size buckets: the same padded network, so the same numbers
+    cohort = cohort_of(config, dataset.task, Palette.of_space(prepared.space))
     hyper = stack_hypers([hyper_of(config, dataset.train.y, cohort)])
     data = device_data(dataset)
     trainer = population_trainer(cohort, prepared.settings)
@@ -57,7 +58,7 @@ def retrain(prepared: Prepared, best: BestTrial, seed: int, folder: Path) -> Ret
         dataset.task,
         dataset.classes,
     )
-    model = Model(config, variables, preprocessing)
+    model = Model(config, variables, preprocessing, cohort.layout)
     test = score(model, dataset.raw_features(dataset.test), dataset.test.y, dataset.classes)
     val_metric = float(state.best_score[0]) * sign
     save_model(

@@ -88,6 +88,16 @@ class SearchSpace:
                 return tuple(param.distribution.choices or ())
         return (RULES[name].default,)
 
+    def highest(self, name: str) -> float:
+        """The largest value this space can give a numeric parameter."""
+        for param in self.params:
+            if param.name == name:
+                if param.distribution is None:
+                    return float(param.fixed)  # type: ignore[arg-type]
+                dist = param.distribution
+                return float(max(dist.choices) if dist.choices else dist.high)  # type: ignore[arg-type, type-var]
+        return float(RULES[name].default)
+
     def optimizers(self) -> list[str]:
         """The optimizers this space can propose."""
         return [str(c) for c in self.choices("optimizer")]
