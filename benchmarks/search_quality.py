@@ -43,7 +43,7 @@ def sweep(folder: Path, seed: int, population: int, trials: int, epochs: int) ->
     path.write_text(json.dumps(document), encoding="utf-8")
     config = load_sweep(path)
     study = optuna.create_study(
-        storage=open_storage(f"sqlite:///{folder / f'{seed}-{population}.db'}"),
+        storage=open_storage(f"journal:///{(folder / f'{seed}-{population}.log').as_posix()}"),
         sampler=make_sampler(config),
         pruner=make_pruner(config),
         direction="maximize",

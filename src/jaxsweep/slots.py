@@ -48,9 +48,8 @@ class Program:
     state: Any = None
     hyper: Any = None
 
-    def start(self, members: list[Member], x: jax.Array) -> None:
-        """Fill every slot; the slots past ``members`` hold a copy of the last, stopped."""
-        size = padded_size(len(members), self.devices)
+    def start(self, members: list[Member], size: int, x: jax.Array) -> None:
+        """Fill ``size`` slots; the slots past ``members`` hold a copy of the last, stopped."""
         self.members = members + [members[-1]] * (size - len(members))
         state = self._init(x)
         self.state = spread(
@@ -81,6 +80,14 @@ class Program:
         return mask
 
 
+def program_size(sizes: dict[Cohort, int], cohort: Cohort, members: int) -> int:
+    """A cohort's program has one size, set by its first population (a power of two, a multiple
+    of the devices): later populations are padded to it or split, so it compiles once."""
+    if cohort not in sizes:
+        sizes[cohort] = padded_size(members, devices_for(padded_size(members)))
+    return sizes[cohort]
+
+
 @jax.jit
 def _merge(mask: jax.Array, fresh: Any, old: Any) -> Any:
     """``fresh`` where ``mask`` (per slot), else ``old``."""
@@ -108,12 +115,14 @@ def train_cohort(
     y_train: np.ndarray,
     pruning: bool,
     tell: Callable[[Slot, Told, str | None], None],
+    size: int,
     refill: Refill | None = None,
 ) -> int:
-    """Train ``group`` (and the trials ``refill`` brings) to the end; returns the epochs the
-    program ran. ``tell(slot, told, reason)``: reason is None, pruned or interrupted."""
-    program = Program(cohort, settings, seed, y_train, devices_for(len(group)))
-    program.start([m for _, m in group], data.X_train[:1])
+    """Train ``group`` (at most ``size`` trials; see ``program_size``) and the trials ``refill``
+    brings, to the end; returns the epochs the program ran. ``tell(slot, told, reason)``: reason
+    is None, pruned or interrupted."""
+    program = Program(cohort, settings, seed, y_train, devices_for(size))
+    program.start([m for _, m in group], size, data.X_train[:1])
     slots: list[Slot | None] = [*group] + [None] * (len(program.state.stopped) - len(group))
     early = pruning or settings.patience is not None or refill is not None
     chunk = 1 if early else settings.epochs  # epoch by epoch when a slot may free early

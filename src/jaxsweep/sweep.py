@@ -20,7 +20,7 @@ from jaxsweep.losses import metric_names
 from jaxsweep.population import Member, Palette, cohort_of, device_data
 from jaxsweep.schedules import DEFAULT_SPACE
 from jaxsweep.schedules import PARAMS as SCHEDULE_PARAMS
-from jaxsweep.slots import Slot, Told, train_cohort
+from jaxsweep.slots import Slot, Told, program_size, train_cohort
 from jaxsweep.space import MemberConfig, SearchSpace, load_space, parse_space, resolve
 from jaxsweep.stopping import stop_request
 from jaxsweep.storage import check_url, open_storage
@@ -217,6 +217,7 @@ def _search_loop(
     config, dataset = prepared.config, prepared.dataset
     data = device_data(dataset)
     asker = Asker(prepared, study, budget, stage, propose, heartbeat)
+    sizes: dict[Cohort, int] = {}  # each cohort's program size, fixed by its first population
     try:
         while True:
             heartbeat.fail_stale()  # a killed worker's trials are failed and queued again
@@ -228,23 +229,27 @@ def _search_loop(
                 _wait_for_others(progress, finished, on_progress)  # be pruned or fail: stay
                 continue
             members = asker.take_held() + asker.ask(min(config.population - len(asker.held), room))
-            for cohort, group in asker.by_cohort(members).items():
-                if stop_request.requested:
-                    asker.held.extend(group)  # failed below, so a rerun retries them
-                    continue
-                progress.population_epochs += train_cohort(
-                    cohort,
-                    group,
-                    data,
-                    prepared.settings,
-                    config.seed,
-                    dataset.train.y,
-                    config.pruner.type != "none",
-                    lambda slot, told, reason: _tell(study, slot, told, prepared.settings, reason),
-                    asker.refill if config.refill else None,
-                )
-                progress.done, progress.best = finished_trials(study), _best(study)
-                on_progress(progress)
+            for cohort, members_of_cohort in asker.by_cohort(members).items():
+                size = program_size(sizes, cohort, len(members_of_cohort))
+                for start in range(0, len(members_of_cohort), size):
+                    group = members_of_cohort[start : start + size]
+                    if stop_request.requested:
+                        asker.held.extend(group)  # failed below, so a rerun retries them
+                        continue
+                    progress.population_epochs += train_cohort(
+                        cohort,
+                        group,
+                        data,
+                        prepared.settings,
+                        config.seed,
+                        dataset.train.y,
+                        config.pruner.type != "none",
+                        lambda slot, told, why: _tell(study, slot, told, prepared.settings, why),
+                        size,
+                        asker.refill if config.refill else None,
+                    )
+                    progress.done, progress.best = finished_trials(study), _best(study)
+                    on_progress(progress)
             if stop_request.requested:
                 raise Interrupted(f"stopped by Ctrl-C in stage {stage}")
     finally:
