@@ -124,8 +124,9 @@ def train_cohort(
     program = Program(cohort, settings, seed, y_train, devices_for(size))
     program.start([m for _, m in group], size, data.X_train[:1])
     slots: list[Slot | None] = [*group] + [None] * (len(program.state.stopped) - len(group))
-    early = pruning or settings.patience is not None or refill is not None
-    chunk = 1 if early else settings.epochs  # epoch by epoch when a slot may free early
+    # Epoch by epoch when a pruner or early stopping may free a slot early; otherwise all
+    # epochs in one call (a diverged member's slot is then refilled at the end).
+    chunk = 1 if pruning or settings.patience is not None else settings.epochs
     trainer = population_trainer(cohort, settings)
     ran = 0
     while any(slots):
