@@ -32,6 +32,7 @@ from jaxsweep.train import Cohort, Data, Settings, population_trainer
 
 Slot = tuple[optuna.Trial, Member]
 Refill = Callable[[Cohort, int], list[Slot]]  # (cohort, free slots) -> trials to train
+Prune = Callable[[list[optuna.Trial]], list[bool]]  # Optuna's verdict on each running trial
 
 
 @dataclass
@@ -113,7 +114,7 @@ def train_cohort(
     settings: Settings,
     seed: int,
     y_train: np.ndarray,
-    pruning: bool,
+    prune: Prune | None,
     tell: Callable[[Slot, Told, str | None], None],
     size: int,
     refill: Refill | None = None,
@@ -126,7 +127,7 @@ def train_cohort(
     slots: list[Slot | None] = [*group] + [None] * (len(program.state.stopped) - len(group))
     # Epoch by epoch when a pruner or early stopping may free a slot early; otherwise all
     # epochs in one call (a diverged member's slot is then refilled at the end).
-    chunk = 1 if pruning or settings.patience is not None else settings.epochs
+    chunk = 1 if prune is not None or settings.patience is not None else settings.epochs
     trainer = population_trainer(cohort, settings)
     ran = 0
     while any(slots):
@@ -138,18 +139,16 @@ def train_cohort(
         ran += chunk
         history = jax.device_get(history)
         stopped = np.asarray(jax.device_get(program.state.stopped))
-        pruned = []
         for i, slot in enumerate(slots):
-            if slot is None:
-                continue
-            trial = slot[0]
             for step in range(chunk):
-                if history["trained"][i, step]:
-                    trial.report(
-                        float(history[settings.metric][i, step]), int(before[i]) + step + 1
-                    )
-            if pruning and not stopped[i] and trial.should_prune():
-                pruned.append(i)
+                if slot is not None and history["trained"][i, step]:
+                    value = float(history[settings.metric][i, step])
+                    slot[0].report(value, int(before[i]) + step + 1)
+        pruned = []
+        if prune is not None:
+            alive = [i for i, slot in enumerate(slots) if slot is not None and not stopped[i]]
+            verdicts = prune([slots[i][0] for i in alive])  # type: ignore[index]
+            pruned = [i for i, verdict in zip(alive, verdicts, strict=True) if verdict]
         if pruned:
             program.stop(pruned)
         done = [
