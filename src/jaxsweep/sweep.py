@@ -229,7 +229,8 @@ def _search_loop(
             if room <= 0 and not asker.held:  # the rest is running elsewhere; those trials may
                 _wait_for_others(progress, finished, on_progress)  # be pruned or fail: stay
                 continue
-            members = asker.take_held() + asker.ask(min(config.population - len(asker.held), room))
+            held = asker.take_held()
+            members = held + asker.ask(min(config.population - len(held), room))
             for cohort, members_of_cohort in asker.by_cohort(members).items():
                 size = program_size(sizes, cohort, len(members_of_cohort))
                 for start in range(0, len(members_of_cohort), size):
