@@ -9,7 +9,7 @@ the program stays full until the budget is spent. Each trial's epochs count from
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,7 +178,7 @@ def _end(
     tell: Callable[[Slot, Told, str | None], None],
     reason: str | None,
     which: list[int] | None = None,
-    pruned: set[int] = frozenset(),  # type: ignore[assignment]
+    pruned: Collection[int] = (),
 ) -> None:
     """Tell the trials in slots ``which`` (default: every occupied slot) and free the slots."""
     which = [i for i, s in enumerate(slots) if s is not None] if which is None else which
