@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from jaxsweep.storage import open_storage
 from tests.conftest import run_cli, tiny_sweep, write_yaml
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -27,8 +28,8 @@ def finished_sweep(staged_sweep: tuple[Path, str]) -> tuple[Path, str]:
     return staged_sweep
 
 
-def load(folder: Path, name: str = "digits") -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=storage_of(folder))
+def load(folder: Path, name: str = "digits", storage: str | None = None) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(storage or storage_of(folder)))
 
 
 def storage_of(folder: Path) -> str:
@@ -177,11 +178,13 @@ def finished(database: Path, states: tuple = FINISHED) -> int:
         return 0
 
 
-def test_a_killed_run_resumes_retrying_its_running_trials(tmp_path: Path) -> None:
+@pytest.mark.parametrize("journal", [False, True], ids=["sqlite", "journal"])
+def test_a_killed_run_resumes_retrying_its_running_trials(tmp_path: Path, journal: bool) -> None:
     space = write_yaml(
         tmp_path / "space.yaml",
         {"units": 8, "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}},
     )
+    url = f"journal:///{(tmp_path / 'study.log').as_posix()}" if journal else None
     sweep = tiny_sweep(
         tmp_path,
         study="digits",
@@ -191,8 +194,19 @@ def test_a_killed_run_resumes_retrying_its_running_trials(tmp_path: Path) -> Non
         population=2,
         search_space=str(space),
         heartbeat={"interval": 1, "grace": 2},
+        storage=url,
     )
     database = tmp_path / "results" / "digits" / "study.db"
+
+    def count(states: tuple = FINISHED) -> int:
+        if not journal:
+            return finished(database, states)
+        try:  # the journal file is read, never written, by this process
+            study = optuna.load_study(study_name="digits", storage=open_storage(url))
+        except KeyError:  # not created yet
+            return 0
+        return len(study.get_trials(deepcopy=False, states=states))
+
     process = subprocess.Popen(
         [sys.executable, "-m", "jaxsweep", "run", str(sweep)],
         stdout=subprocess.DEVNULL,
@@ -201,20 +215,20 @@ def test_a_killed_run_resumes_retrying_its_running_trials(tmp_path: Path) -> Non
     deadline = time.monotonic() + 120
     running_state = (optuna.trial.TrialState.RUNNING,)
     while time.monotonic() < deadline and (
-        finished(database) < 2 or finished(database, running_state) < 1
+        count() < 2 or count(running_state) < 1
     ):  # kill mid-population: some trials finished, others running
         time.sleep(0.1)
     time.sleep(0.2)  # into the population's training, past its trials' first heartbeats
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
-    before = load(tmp_path)
+    before = load(tmp_path, storage=url)
     complete = {t.number: t.params for t in before.get_trials(states=FINISHED)}
     running = [t.number for t in before.get_trials(states=(optuna.trial.TrialState.RUNNING,))]
     assert complete and running, "the kill should land mid-population"
     time.sleep(3)  # past the grace period: the dead worker's trials are stale
     result = run_cli("run", str(sweep))
     assert result.returncode == 0, result.stderr
-    after = load(tmp_path)
+    after = load(tmp_path, storage=url)
     assert len(after.get_trials(states=FINISHED)) == 4  # the budget counts finished trials
     assert {t.number: t.params for t in after.trials if t.number in complete} == complete
     states = {t.number: t.state for t in after.trials}
