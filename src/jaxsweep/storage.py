@@ -33,6 +33,10 @@ def check_url(url: str, where: str = "storage") -> None:
             "sqlite:///path.db, journal:///path.log, postgresql+psycopg2://user@host/db, "
             "mysql+pymysql://…)",
         )
+    if scheme == "journal":
+        path = local_path(url)
+        if path is None or not path.name or path.is_dir():
+            raise UserError(where, f"a journal storage is a file: journal:///path.log, not {url!r}")
 
 
 def local_path(url: str) -> Path | None:
@@ -54,9 +58,7 @@ def open_storage(
     path = local_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    if url.startswith("journal:"):
-        if path is None:
-            raise UserError(where, f"a journal storage is a file: journal:///path.log, not {url!r}")
+    if path is not None and url.startswith("journal:"):
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
     options: dict[str, Any] = {}
     if heartbeat is not None:
