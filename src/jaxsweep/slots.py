@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -132,13 +132,13 @@ def train_cohort(
     ran = 0
     while any(slots):
         if stop_request.requested:
-            _end(program, slots, tell, "interrupted")
+            _end(jax.device_get(_fields(program.state)), slots, tell, "interrupted")
             break
-        before = np.asarray(jax.device_get(program.state.epoch))
         program.state, history = trainer.run(program.state, program.hyper, data, chunk)
         ran += chunk
-        history = jax.device_get(history)
-        stopped = np.asarray(jax.device_get(program.state.stopped))
+        history, now = jax.device_get((history, _fields(program.state)))  # one transfer
+        stopped = now.stopped
+        before = now.epoch - history["trained"].sum(axis=1)  # trained epochs are a prefix
         for i, slot in enumerate(slots):
             for step in range(chunk):
                 if slot is not None and history["trained"][i, step]:
@@ -154,7 +154,7 @@ def train_cohort(
         done = [
             i for i, slot in enumerate(slots) if slot is not None and (stopped[i] or i in pruned)
         ]
-        _end(program, slots, tell, None, done, set(pruned))
+        _end(now, slots, tell, None, done, set(pruned))
         free = [i for i, slot in enumerate(slots) if slot is None]
         if refill is not None and free and not stop_request.requested:
             _refill(program, slots, free, refill(cohort, len(free)), data)
@@ -172,8 +172,22 @@ def _refill(
         slots[place] = slot
 
 
+class Readout(NamedTuple):
+    """The per-slot fields the host reads after each training call."""
+
+    epoch: np.ndarray
+    stopped: np.ndarray
+    best_epoch: np.ndarray
+    best_score: np.ndarray
+    diverged: np.ndarray
+
+
+def _fields(state: Any) -> Readout:
+    return Readout(state.epoch, state.stopped, state.best_epoch, state.best_score, state.diverged)
+
+
 def _end(
-    program: Program,
+    now: Readout,
     slots: list[Slot | None],
     tell: Callable[[Slot, Told, str | None], None],
     reason: str | None,
@@ -184,15 +198,12 @@ def _end(
     which = [i for i, s in enumerate(slots) if s is not None] if which is None else which
     if not which:
         return
-    state = jax.device_get(
-        (
-            program.state.epoch,
-            program.state.best_epoch,
-            program.state.best_score,
-            program.state.diverged,
-        )
-    )
     for i in which:
-        told = Told(int(state[0][i]), int(state[1][i]), float(state[2][i]), bool(state[3][i]))
+        told = Told(
+            int(now.epoch[i]),
+            int(now.best_epoch[i]),
+            float(now.best_score[i]),
+            bool(now.diverged[i]),
+        )
         tell(slots[i], told, "pruned" if i in pruned else reason)  # type: ignore[arg-type]
         slots[i] = None
