@@ -64,6 +64,12 @@ def tiny_sweep(folder: Path, **changes: object) -> Path:
     return write_yaml(folder / "sweep.yaml", document)
 
 
+def one_structure_space(folder: Path, low: float = 1e-3, high: float = 1e-1) -> Path:
+    """A space with one network (8 units) and a searched learning rate: one program to compile."""
+    rate = {"type": "float", "low": low, "high": high, "log": True}
+    return write_yaml(folder / "space.yaml", {"units": 8, "learning_rate": rate})
+
+
 @pytest.fixture(scope="session")
 def staged_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """One tiny sweep through all three stages, shared by the end-to-end tests: its folder, and

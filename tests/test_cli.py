@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from jaxsweep.storage import open_storage
-from tests.conftest import run_cli, tiny_sweep, write_yaml
+from tests.conftest import one_structure_space, run_cli, tiny_sweep
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -139,10 +139,7 @@ def test_help_explains_each_command(command: list[str]) -> None:
 
 
 def test_ctrl_c_stops_cleanly_writes_results_and_exits_130(tmp_path: Path) -> None:
-    space = write_yaml(
-        tmp_path / "space.yaml",
-        {"units": 8, "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}},
-    )  # one structure: one compile
+    space = one_structure_space(tmp_path)  # one structure: one compile
     sweep = tiny_sweep(
         tmp_path, study="digits", trials=400, epochs=2, population=2, search_space=str(space)
     )
@@ -180,10 +177,7 @@ def finished(database: Path, states: tuple = FINISHED) -> int:
 
 @pytest.mark.parametrize("journal", [False, True], ids=["sqlite", "journal"])
 def test_a_killed_run_resumes_retrying_its_running_trials(tmp_path: Path, journal: bool) -> None:
-    space = write_yaml(
-        tmp_path / "space.yaml",
-        {"units": 8, "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}},
-    )
+    space = one_structure_space(tmp_path)
     url = f"journal:///{(tmp_path / 'study.log').as_posix()}" if journal else None
     sweep = tiny_sweep(
         tmp_path,

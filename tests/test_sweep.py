@@ -11,7 +11,7 @@ import pytest
 from jaxsweep.config import load_sweep
 from jaxsweep.storage import open_storage
 from jaxsweep.sweep import make_pruner, make_sampler, prepare, run_search, should_prune
-from tests.conftest import tiny_sweep, write_yaml
+from tests.conftest import one_structure_space, tiny_sweep, write_yaml
 
 
 @pytest.mark.parametrize("kind", ["tpe", "random", "cmaes"])
@@ -95,10 +95,8 @@ def test_mixed_proposals_compile_once_per_cohort(tmp_path: Path) -> None:
 def test_freed_slots_are_refilled_so_the_budget_takes_fewer_population_epochs(
     tmp_path: Path,
 ) -> None:
-    space = write_yaml(
-        tmp_path / "space.yaml",
-        {"units": 8, "learning_rate": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}},
-    )  # one structure; most rates are poor, so the pruner stops most trials early
+    # one structure; most rates are poor, so the pruner stops most trials early
+    space = one_structure_space(tmp_path, low=1e-4, high=1.0)
     runs = {}
     for refill in (False, True):
         config = load_sweep(

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from jaxsweep.storage import open_storage
-from tests.conftest import tiny_sweep, write_yaml
+from tests.conftest import one_structure_space, tiny_sweep
 
 WORKERS = 4
 TRIALS = 10
@@ -66,10 +66,7 @@ def run_workers(sweep: Path) -> list[subprocess.CompletedProcess[str]]:
 
 
 def workers_sweep(folder: Path, storage: str) -> Path:
-    space = write_yaml(
-        folder / "space.yaml",
-        {"units": 8, "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}},
-    )  # one structure: one compile, shared through the XLA cache
+    space = one_structure_space(folder)  # one structure: one compile, shared through the XLA cache
     return tiny_sweep(
         folder,
         study="shared",
