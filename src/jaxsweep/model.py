@@ -11,7 +11,9 @@ padded, it trains like the same network built at its own size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import NamedTuple
 
 import flax.linen as nn
@@ -69,9 +71,17 @@ def row_keys(key: jax.Array, count: int) -> jax.Array:
 # its own key makes column j the same at any padded width. The contract test checks it.
 
 
+def row_draws(key: jax.Array, rows: int, units: int, draw: Callable[..., jax.Array]) -> jax.Array:
+    """(rows, units) draws, ``draw(key, shape)`` for each row's key; entry (i, j) does not depend
+    on ``units``. Rows are drawn a multiple of 32 long and cut: XLA compiles threefry for odd
+    lengths (an output layer's 10 units) about three times slower, and values do not change."""
+    drawn = -(-units // 32) * 32
+    return jax.vmap(lambda k: draw(k, (drawn,))[:units])(row_keys(key, rows))
+
+
 def unit_uniform(key: jax.Array, rows: int, units: int) -> jax.Array:
     """(rows, units) uniform draws in [0, 1); entry (i, j) does not depend on ``units``."""
-    return jax.vmap(lambda k: jax.random.uniform(k, (units,)))(row_keys(key, rows))
+    return row_draws(key, rows, units, jax.random.uniform)
 
 
 def padded_kernel(
@@ -86,9 +96,8 @@ def padded_kernel(
     layer, laid out in the top-left corner of ``shape`` with zeros around it; the corner is the
     same at any padding. ``glorot``: the output layer's Glorot initializer, in the hidden
     initializer's normal/uniform flavour."""
-    keys = row_keys(key, shape[0])
-    truncated = jax.vmap(lambda k: jax.random.truncated_normal(k, -2.0, 2.0, (shape[1],)))(keys)
-    flat = jax.vmap(lambda k: jax.random.uniform(k, (shape[1],), minval=-1.0, maxval=1.0))(keys)
+    truncated = row_draws(key, *shape, lambda k, n: jax.random.truncated_normal(k, -2.0, 2.0, n))
+    flat = row_draws(key, *shape, partial(jax.random.uniform, minval=-1.0, maxval=1.0))
     table = list(INITIALIZERS.values())
     normal = jnp.asarray([n for _, _, n in table])[initializer]
     if glorot:
