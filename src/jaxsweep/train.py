@@ -89,8 +89,9 @@ class MemberState(NamedTuple):
 
 
 class Trainer(NamedTuple):
-    init: Callable[[jax.Array, Hyper, jax.Array], MemberState]
+    init: Callable[[jax.Array, Hyper, jax.Array], MemberState]  # (key, hyper, example input)
     run: Callable[..., tuple[MemberState, dict[str, jax.Array]]]
+    start: Callable[..., MemberState]  # (params, batch_stats, key, hyper): optimizer state on
 
 
 def make_optimizer(
@@ -187,9 +188,7 @@ def make_step(
 def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
     model = MLP(cohort.layout)
 
-    def init(key: jax.Array, hyper: Hyper, example: jax.Array) -> MemberState:
-        init_key, key = jax.random.split(key)
-        params, batch_stats = init_variables(model, init_key, hyper, example)
+    def start(params: Any, batch_stats: Any, key: jax.Array, hyper: Hyper) -> MemberState:
         opt_state = make_optimizer(cohort, hyper, settings).init(params)
         zero = jnp.zeros((), jnp.int32)
         return MemberState(
@@ -281,7 +280,19 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         """Train ``n_epochs`` more epochs; the history has one entry per epoch."""
         return jax.lax.scan(lambda s, _: one_epoch(s, hyper, data), state, None, length=n_epochs)
 
-    return Trainer(init, run)
+    def init(key: jax.Array, hyper: Hyper, example: jax.Array) -> MemberState:
+        return start(*init_member(model, key, hyper, example), hyper)
+
+    return Trainer(init, run, start)
+
+
+def init_member(
+    model: MLP, key: jax.Array, hyper: Hyper, example: jax.Array
+) -> tuple[Any, Any, jax.Array]:
+    """A member's initial parameters and batch statistics, and the key its training goes on
+    with."""
+    init_key, key = jax.random.split(key)
+    return *init_variables(model, init_key, hyper, example), key
 
 
 def init_variables(model: MLP, key: jax.Array, hyper: Hyper, example: jax.Array) -> tuple[Any, Any]:
@@ -294,6 +305,19 @@ def init_variables(model: MLP, key: jax.Array, hyper: Hyper, example: jax.Array)
 def population_trainer(cohort: Cohort, settings: Settings) -> Trainer:
     """The vmapped, jitted trainer for a cohort; cached so a cohort compiles once per shape."""
     trainer = make_trainer(cohort, settings)
-    init = jax.jit(jax.vmap(trainer.init, in_axes=(0, 0, None)))
+    variables = population_variables(cohort.layout)
+    start = jax.jit(jax.vmap(trainer.start))
+
+    def init(keys: jax.Array, hyper: Hyper, example: jax.Array) -> MemberState:
+        return start(*variables(keys, hyper, example), hyper)
+
     run = jax.jit(jax.vmap(trainer.run, in_axes=(0, 0, None, None)), static_argnums=3)
-    return Trainer(init, run)
+    return Trainer(init, run, start)
+
+
+@functools.cache
+def population_variables(layout: Layout) -> Callable[..., tuple[Any, Any, jax.Array]]:
+    """The initial variables of a population: they depend on the layout only, so cohorts that
+    differ in batch size, optimizers or schedule share this program (each compiles in about a
+    second on a CPU)."""
+    return jax.jit(jax.vmap(functools.partial(init_member, MLP(layout)), in_axes=(0, 0, None)))
