@@ -13,9 +13,10 @@ import numpy as np
 from jaxsweep.data import Dataset
 from jaxsweep.losses import target_scaling
 from jaxsweep.model import INITIALIZERS, Arch, Layout
+from jaxsweep.optimizers import KINDS
 from jaxsweep.space import MemberConfig, SearchSpace
 from jaxsweep.train import Cohort, Data, Hyper
-from jaxsweep.vocabulary import ACTIVATIONS, OPTIMIZERS
+from jaxsweep.vocabulary import ACTIVATIONS
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Palette:
     def of(cls, configs: list[MemberConfig]) -> Palette:
         return cls(
             _ordered({c.model.activation for c in configs}, ACTIVATIONS),
-            _ordered({optimizer_name(c) for c in configs}, OPTIMIZER_NAMES),
+            _ordered({optimizer_name(c) for c in configs}, KINDS),
             any(c.model.batch_norm for c in configs),
             any(c.model.dropout > 0 for c in configs),
             max(len(c.model.widths) for c in configs),
@@ -58,7 +59,7 @@ class Palette:
                 optimizers -= {"sgd"}
         return cls(
             _ordered(set(map(str, space.choices("activation"))), ACTIVATIONS),
-            _ordered(optimizers, OPTIMIZER_NAMES),
+            _ordered(optimizers, KINDS),
             True in space.choices("batch_norm"),
             True in space.choices("use_dropout"),
             int(space.highest("n_layers")),
@@ -68,7 +69,7 @@ class Palette:
     def __or__(self, other: Palette) -> Palette:
         return Palette(
             _ordered({*self.activations, *other.activations}, ACTIVATIONS),
-            _ordered({*self.optimizers, *other.optimizers}, OPTIMIZER_NAMES),
+            _ordered({*self.optimizers, *other.optimizers}, KINDS),
             self.batch_norm or other.batch_norm,
             self.dropout or other.dropout,
             max(self.depth, other.depth),
@@ -76,7 +77,6 @@ class Palette:
         )
 
 
-OPTIMIZER_NAMES = (*OPTIMIZERS, "sgd_nesterov")
 # Padded sizes: a member is laid out at the first bucket that holds it: every depth at the
 # space's deepest, widths up to 32 or up to the space's widest. Few buckets mean few programs and
 # full populations; more mean less padding. On the article's space (1-5 layers of 1-100 units,

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxsweep import losses, schedules
+from jaxsweep import losses, optimizers, schedules
 from jaxsweep.model import MLP, Arch, Layout
 from jaxsweep.schedules import Schedule
 
@@ -107,40 +107,17 @@ def make_optimizer(
     rate = learning_rate
     if rate is None:
         rate = schedules.learning_rate(cohort.schedule, hyper.learning_rate, per_epoch, total)
-    inner = [_inject(name, rate, hyper) for name in cohort.optimizers]
+    names = cohort.optimizers
+    if len(names) == 1:
+        inner = optimizers.single(names[0], rate, hyper.momentum)
+    else:
+        inner = optimizers.mixed(names, hyper.optimizer, rate, hyper.momentum)
     plateau = schedules.plateau(cohort.schedule, per_epoch) if learning_rate is None else None
     return optax.chain(
         optax.clip_by_global_norm(hyper.clip_norm),
-        inner[0] if len(inner) == 1 else choose(hyper.optimizer, inner),
+        inner,
         *([plateau] if plateau else []),
     )
-
-
-def _inject(name: str, rate: optax.ScalarOrSchedule, hyper: Hyper) -> optax.GradientTransformation:
-    if name.startswith("sgd"):
-        factory = optax.inject_hyperparams(optax.sgd, static_args=("nesterov",))
-        return factory(rate, momentum=hyper.momentum, nesterov=name == "sgd_nesterov")
-    return optax.inject_hyperparams(getattr(optax, name))(rate)
-
-
-def choose(
-    index: jax.Array, transforms: list[optax.GradientTransformation]
-) -> optax.GradientTransformationExtraArgs:
-    """The member's optimizer among several: each keeps its state and computes its update, and
-    the member's is selected, so members with different optimizers share one program."""
-
-    def init(params: Any) -> tuple[Any, ...]:
-        return tuple(t.init(params) for t in transforms)
-
-    def update(updates: Any, state: Any, params: Any = None, **extra: Any) -> tuple[Any, Any]:
-        results = [
-            optax.with_extra_args_support(t).update(updates, s, params, **extra)
-            for t, s in zip(transforms, state, strict=True)
-        ]
-        chosen = jax.tree.map(lambda *u: jax.lax.select_n(index, *u), *[r[0] for r in results])
-        return chosen, tuple(r[1] for r in results)
-
-    return optax.GradientTransformationExtraArgs(init, update)
 
 
 def scaled_target(cohort: Cohort, y: jax.Array, hyper: Hyper) -> jax.Array:
