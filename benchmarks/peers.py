@@ -17,6 +17,7 @@ from jaxsweep.space import MemberConfig
 
 LABELS = {
     "a": "(a) jaxsweep",
+    "a2": "(a) jaxsweep, 2nd run",
     "b": "(b) Optuna + sequential Flax",
     "c": "(c) Optuna + PyTorch",
     "d": "(d) Optuna + sklearn MLP",

@@ -51,10 +51,11 @@ from jaxsweep.population import (  # noqa: E402
     spread,
     stack_hypers,
 )
+from jaxsweep.runner import enable_compilation_cache  # noqa: E402
 from jaxsweep.space import MemberConfig, SearchSpace, resolve  # noqa: E402
 from jaxsweep.storage import open_storage  # noqa: E402
 from jaxsweep.sweep import Prepared, make_sampler, prepare, quiet_optuna, run_search  # noqa: E402
-from jaxsweep.train import population_trainer  # noqa: E402
+from jaxsweep.train import population_trainer, population_variables  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SPACES = {
@@ -89,6 +90,7 @@ def run_jaxsweep(prepared: Prepared, folder: Path) -> dict:
         if event == "/jax/core/compile/backend_compile_duration":
             compile_seconds.append(duration)
 
+    folder.mkdir()
     study = optuna.create_study(
         study_name="a",
         # a journal file: Optuna's fastest durable storage (SQLite commits cost several times
@@ -142,7 +144,10 @@ def comparison(
         prepared = prepare(config)
         for name in names:
             if name == "a":
-                result = run_jaxsweep(prepared, folder)
+                result = run_jaxsweep(prepared, folder / "cold")
+            elif name == "a2":
+                forget_compilations()  # as a new process would start, the cache on disk kept
+                result = run_jaxsweep(prepared, folder / "warm")
             else:
                 train = peers.TRAINERS[name]()
                 if train is None:
@@ -153,10 +158,19 @@ def comparison(
             result["trials_per_s"] = result["trials"] / result["wall_s"]
             rows.append(result)
             print(f"  {result['peer']}: {result['trials_per_s']:.2f} trials/s", flush=True)
-    ours = rows[0]["trials_per_s"] if rows and rows[0]["peer"] == peers.LABELS["a"] else None
+    rate = {row["peer"]: row["trials_per_s"] for row in rows}
     for row in rows:
-        row["jaxsweep_speedup"] = ours / row["trials_per_s"] if ours else None
+        for key, ours in (("jaxsweep_speedup", "a"), ("warm_speedup", "a2")):
+            mine = rate.get(peers.LABELS[ours])
+            row[key] = mine / row["trials_per_s"] if mine else None
     return rows
+
+
+def forget_compilations() -> None:
+    """Drop every compiled program held in memory; the persistent cache on disk stays."""
+    jax.clear_caches()
+    population_trainer.cache_clear()
+    population_variables.cache_clear()
 
 
 def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
@@ -238,14 +252,15 @@ def markdown(rows: list[dict], scale: list[dict], peak: float) -> str:
         return "-" if value is None else format(value, spec)
 
     lines = [
-        "| space | peer | trials | trials/s | jaxsweep speed-up | best val acc | "
+        "| space | peer | trials | trials/s | jaxsweep speed-up (1st run / 2nd) | best val acc | "
         f"s to {TARGET} | compile s |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['space']} | {r['peer']} | {r['trials']} | {r['trials_per_s']:.2f} | "
-            f"{fmt(r['jaxsweep_speedup'], '.1f')}x | {r['best']:.4f} | "
+            f"{fmt(r['jaxsweep_speedup'], '.1f')}x / {fmt(r['warm_speedup'], '.1f')}x | "
+            f"{r['best']:.4f} | "
             f"{fmt(r['to_target_s'], '.1f')} | {fmt(r.get('compile_s'), '.1f')} |"
         )
     lines += [
@@ -263,6 +278,15 @@ def markdown(rows: list[dict], scale: list[dict], peak: float) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compare_all(args: argparse.Namespace, names: list[str]) -> list[dict]:
+    rows = []
+    for space in args.spaces.split(","):
+        print(f"{space} space, {args.trials} trials, {args.epochs} epochs:", flush=True)
+        peer_trials = args.peer_trials or args.trials
+        rows += comparison(space, args.trials, peer_trials, args.epochs, args.population, names)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=48)
@@ -275,17 +299,21 @@ def main() -> None:
         help="trials for the sequential peers (default: --trials); their rate does not depend on "
         "the count, so fewer keep the run short, but best accuracies then compare unequal budgets",
     )
-    parser.add_argument("--peers", default="a,b,c,d")
+    parser.add_argument(
+        "--peers",
+        default="a,a2,b,c,d",
+        help="a: jaxsweep's first run (empty compilation cache); a2: its second run (programs "
+        "from the cache on disk, as a repeated `jaxsweep run` finds them); b, c, d: the peers",
+    )
     parser.add_argument("--spaces", default="fixed,article")
     parser.add_argument("--sizes", default="8,32,128,256,1024")
     args = parser.parse_args()
     quiet_optuna()
     names = args.peers.split(",")
-    rows = []
-    for space in args.spaces.split(","):
-        print(f"{space} space, {args.trials} trials, {args.epochs} epochs:", flush=True)
-        peer_trials = args.peer_trials or args.trials
-        rows += comparison(space, args.trials, peer_trials, args.epochs, args.population, names)
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["JAXSWEEP_CACHE_DIR"] = cache  # empty: the first run compiles everything
+        enable_compilation_cache()
+        rows = compare_all(args, names)
     peak = matmul_peak()
     print("fixed-structure populations:", flush=True)
     scale = scaling(args.epochs, [int(s) for s in args.sizes.split(",") if s])
