@@ -6,11 +6,15 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import jax
 import numpy as np
 
-from jaxsweep.population import padded_size
+from jaxsweep.population import Palette, padded_size
+from jaxsweep.space import load_space, parse_space
+
+ARTICLE = Path(__file__).parent.parent / "search_spaces" / "article.yaml"
 
 # Trains 33 iris members (a count 4 devices do not divide) and prints their histories.
 SCRIPT = """
@@ -70,3 +74,16 @@ def test_four_devices_give_the_results_of_one() -> None:
     one, four = run_here(), run_on(4)
     assert (one["devices"], four["devices"], four["shards"]) == (1, 4, 4)
     np.testing.assert_allclose(four["loss"], one["loss"], rtol=1e-6)
+
+
+def test_a_program_holds_dropout_and_clipping_only_where_the_space_can_use_them() -> None:
+    bare = parse_space("bare", {"units": 8, "learning_rate": 0.01}, "multiclass")
+    switched_off = parse_space(  # switches on, but a rate of 0 and an infinite norm
+        "off", {"use_dropout": True, "dropout": 0.0, "clipping": False}, "multiclass"
+    )
+    for space in (bare, switched_off):
+        palette = Palette.of_space(space)
+        assert not palette.dropout and not palette.clipping
+    article = Palette.of_space(load_space(ARTICLE, "multiclass"))
+    assert article.dropout and article.clipping and article.batch_norm
+    assert len(article.activations) == 9 and len(article.optimizers) == 6

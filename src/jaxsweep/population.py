@@ -38,6 +38,7 @@ class Palette:
     dropout: bool
     depth: int  # the most hidden layers and units a member may have: the size buckets' tops
     width: int
+    clipping: bool  # some member may clip its gradients
 
     @classmethod
     def of(cls, configs: list[MemberConfig]) -> Palette:
@@ -48,6 +49,7 @@ class Palette:
             any(c.model.dropout > 0 for c in configs),
             max(len(c.model.widths) for c in configs),
             max(max(c.model.widths) for c in configs),
+            any(c.train.clip_norm is not None for c in configs),
         )
 
     @classmethod
@@ -61,9 +63,10 @@ class Palette:
             _ordered(set(map(str, space.choices("activation"))), ACTIVATIONS),
             _ordered(optimizers, KINDS),
             True in space.choices("batch_norm"),
-            True in space.choices("use_dropout"),
+            True in space.choices("use_dropout") and space.highest("dropout") > 0,
             int(space.highest("n_layers")),
             int(space.highest("units")),  # a funnel only narrows
+            True in space.choices("clipping") and math.isfinite(space.highest("clip_norm")),
         )
 
     def __or__(self, other: Palette) -> Palette:
@@ -74,6 +77,7 @@ class Palette:
             self.dropout or other.dropout,
             max(self.depth, other.depth),
             max(self.width, other.width),
+            self.clipping or other.clipping,
         )
 
 
@@ -110,6 +114,7 @@ def cohort_of(config: MemberConfig, task: str, palette: Palette | None = None) -
         palette.optimizers,
         config.train.schedule,
         config.train.batch_size,
+        palette.clipping,
         config.train.loss,
         model.output_activation,
         task,

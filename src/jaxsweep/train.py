@@ -26,12 +26,14 @@ from jaxsweep.schedules import Schedule
 class Cohort:
     """What changes the compiled program. Members that agree on it train together: the padded
     layout (a size bucket and the choices present), the optimizers present, the batch size
-    (it sets the number of steps), the schedule's shape and the task's loss and output."""
+    (it sets the number of steps), whether any clips, the schedule's shape and the task's loss
+    and output."""
 
     layout: Layout
     optimizers: tuple[str, ...]  # sgd, sgd_nesterov, adam, …; a member's is Hyper.optimizer
     schedule: Schedule
     batch_size: int
+    clipping: bool  # some member clips its gradients by norm (the others at +inf)
     loss: str
     output_activation: str
     task: str
@@ -114,7 +116,7 @@ def make_optimizer(
         inner = optimizers.mixed(names, hyper.optimizer, rate, hyper.momentum)
     plateau = schedules.plateau(cohort.schedule, per_epoch) if learning_rate is None else None
     return optax.chain(
-        optax.clip_by_global_norm(hyper.clip_norm),
+        *([optax.clip_by_global_norm(hyper.clip_norm)] if cohort.clipping else []),
         inner,
         *([plateau] if plateau else []),
     )
