@@ -46,8 +46,8 @@ def test_mixed_proposals_compile_once_per_cohort(tmp_path: Path) -> None:
     space = write_yaml(
         tmp_path / "space.yaml",
         {
-            "n_layers": {"type": "int", "low": 1, "high": 2},  # one size bucket: depth <= 2,
-            "units": {"type": "int", "low": 17, "high": 32},  # widths 17-32
+            "n_layers": {"type": "int", "low": 1, "high": 2},  # padded to 2 x 32
+            "units": {"type": "int", "low": 17, "high": 32},
             "width_shape": {"type": "categorical", "choices": ["constant", "funnel"]},
             "activation": {"type": "categorical", "choices": ["relu", "tanh", "elu"]},
             "optimizer": {"type": "categorical", "choices": ["adam", "sgd"]},

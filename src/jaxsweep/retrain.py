@@ -36,7 +36,7 @@ def retrain(prepared: Prepared, best: BestTrial, seed: int, folder: Path) -> Ret
             f"the model has {config.model.output_dim} outputs but the "
             f"sweep's data needs {dataset.output_dim}; was it made for this sweep?",
         )
-    # the sweep's palette and size buckets: the same padded network, so the same numbers
+    # the sweep's palette and padded size: the same padded network, so the same numbers
     cohort = cohort_of(config, dataset.task, Palette.of_space(prepared.space))
     hyper = stack_hypers([hyper_of(config, dataset.train.y, cohort)])
     data = device_data(dataset)

@@ -25,9 +25,9 @@ from jaxsweep.schedules import Schedule
 @dataclass(frozen=True)
 class Cohort:
     """What changes the compiled program. Members that agree on it train together: the padded
-    layout (a size bucket and the choices present), the optimizers present, the batch size
-    (it sets the number of steps), whether any clips, the schedule's shape and the task's loss
-    and output."""
+    layout (the space's largest network and the choices it offers), the optimizers and
+    clipping it offers, the batch size (it sets the number of steps), the schedule's shape and
+    the task's loss and output."""
 
     layout: Layout
     optimizers: tuple[str, ...]  # sgd, sgd_nesterov, adam, …; a member's is Hyper.optimizer
