@@ -93,7 +93,7 @@ class MemberState(NamedTuple):
 class Trainer(NamedTuple):
     init: Callable[[jax.Array, Hyper, jax.Array], MemberState]  # (key, hyper, example input)
     run: Callable[..., tuple[MemberState, dict[str, jax.Array]]]
-    start: Callable[..., MemberState]  # (params, batch_stats, key, hyper): optimizer state on
+    start: Callable[..., MemberState]  # (params, batch_stats, key, hyper): state at epoch 0
 
 
 def make_optimizer(
