@@ -16,6 +16,7 @@ from jaxsweep.model import (
     Layout,
     dropout,
     padded_kernel,
+    unit_uniform,
 )
 
 X = jnp.linspace(-3, 3, 40).reshape(10, 4)
@@ -109,3 +110,12 @@ def test_a_zero_rate_leaves_the_activations_exactly() -> None:
     for alpha in (False, True):
         kept = dropout(x, jnp.float32(0.0), jax.random.PRNGKey(1), jnp.bool_(alpha))
         np.testing.assert_array_equal(kept, x)
+
+
+def test_training_noise_depends_on_row_and_unit_only() -> None:
+    key = jax.random.PRNGKey(7)
+    small, padded = unit_uniform(key, 4, 10), unit_uniform(key, 32, 100)
+    np.testing.assert_array_equal(small, padded[:4, :10])  # the same at any padding
+    assert float(padded.min()) >= 0.0 and float(padded.max()) < 1.0
+    assert float(padded.mean()) == pytest.approx(0.5, abs=0.02)
+    assert not np.array_equal(padded, unit_uniform(jax.random.PRNGKey(8), 32, 100))

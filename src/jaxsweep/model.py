@@ -19,6 +19,7 @@ from typing import NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.extend.random import threefry2x32_p
 
 RRELU_LOWER, RRELU_UPPER = 1.0 / 8.0, 1.0 / 3.0  # the RReLU paper's slope range
 LEAKY_SLOPE = 0.01
@@ -80,8 +81,19 @@ def row_draws(key: jax.Array, rows: int, units: int, draw: Callable[..., jax.Arr
 
 
 def unit_uniform(key: jax.Array, rows: int, units: int) -> jax.Array:
-    """(rows, units) uniform draws in [0, 1); entry (i, j) does not depend on ``units``."""
-    return row_draws(key, rows, units, jax.random.uniform)
+    """(rows, units) uniform draws in [0, 1) for training noise (dropout masks, RReLU slopes),
+    drawn every step: entry (i, j) is a word of the threefry hash of (i, j // 2) under ``key``,
+    so it depends on the key, the row and the unit only. Half a hash per entry: a key per row,
+    as the initial weights use, cost a hash per row more and a whole one per entry."""
+    pairs = (units + 1) // 2  # a hash gives two words: units 2p and 2p + 1 share hash (i, p)
+    row = jnp.broadcast_to(jnp.arange(rows, dtype=jnp.uint32)[:, None], (rows, pairs))
+    pair = jnp.broadcast_to(jnp.arange(pairs, dtype=jnp.uint32)[None, :], (rows, pairs))
+    k1, k2 = jax.random.key_data(key)
+    words = threefry2x32_p.bind(k1, k2, row, pair)
+    bits = jnp.stack(words, axis=-1).reshape(rows, 2 * pairs)[:, :units]
+    # jax.random.uniform's mapping: 23 random mantissa bits under the exponent of 1.0, minus 1
+    one = jnp.uint32(0x3F800000)
+    return jax.lax.bitcast_convert_type((bits >> 9) | one, jnp.float32) - 1.0
 
 
 def padded_kernel(
