@@ -25,7 +25,9 @@ B1, B2, RMS_DECAY, EPS = np.float32([0.9, 0.999, 0.9, 1e-8])
 KINDS = (*OPTIMIZERS, "sgd_nesterov")  # sgd_nesterov: SGD with Nesterov momentum
 
 
-def single(name: str, rate: optax.ScalarOrSchedule, momentum: jax.Array) -> Any:
+def single(
+    name: str, rate: optax.ScalarOrSchedule, momentum: jax.Array
+) -> optax.GradientTransformationExtraArgs:
     """One optax optimizer by name, its learning rate (and SGD's momentum) injected."""
     if name.startswith("sgd"):
         factory = optax.inject_hyperparams(optax.sgd, static_args=("nesterov",))
@@ -35,7 +37,7 @@ def single(name: str, rate: optax.ScalarOrSchedule, momentum: jax.Array) -> Any:
 
 def mixed(
     names: tuple[str, ...], index: jax.Array, rate: optax.ScalarOrSchedule, momentum: jax.Array
-) -> Any:
+) -> optax.GradientTransformationExtraArgs:
     """The optimizer ``names[index]`` (``index`` is per member), its learning rate and momentum
     injected as ``single`` does."""
 
@@ -88,19 +90,18 @@ def _member_leaf(
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """One parameter's update and new moments under each kind; the member's kind is selected."""
     sgd = (kind == KINDS.index("sgd")) | (kind == KINDS.index("sgd_nesterov"))
-    mu = jnp.where(sgd, g + momentum * mu, optax.tree.update_moment(g, mu, B1, 1))  # optax.trace
-    adam_nu = optax.tree.update_moment_per_elem_norm(g, nu, B2, 2)
+    trace = g + momentum * mu  # optax.trace, SGD's momentum
+    mu = jnp.where(sgd, trace, optax.tree.update_moment(g, mu, B1, 1))
     nu = _select(
         kind,
         rmsprop=optax.tree.update_moment_per_elem_norm(g, nu, RMS_DECAY, 2),
         adamax=optax.tree.update_infinity_moment(g, nu, B2, EPS),
-        default=adam_nu,
+        default=optax.tree.update_moment_per_elem_norm(g, nu, B2, 2),  # Adam's and Nadam's
     )
     mu_hat = optax.tree.bias_correction(mu, B1, count)
     nu_hat = optax.tree.bias_correction(nu, B2, count)
-    nadam_hat = B1 * optax.tree.bias_correction(mu, B1, optax.safe_increment(count)) + (
-        1 - B1
-    ) * optax.tree.bias_correction(g, B1, count)
+    ahead = optax.tree.bias_correction(mu, B1, optax.safe_increment(count))  # Nadam's look-ahead
+    nadam_hat = B1 * ahead + (1 - B1) * optax.tree.bias_correction(g, B1, count)
     step = _select(
         kind,
         sgd=mu,

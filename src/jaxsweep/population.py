@@ -82,10 +82,10 @@ class Palette:
 
 
 # Padded size: every member is laid out at the space's deepest and widest network. A second,
-# narrow size (widths up to 32) halved the padding but doubled the programs: on the article's
-# space (5 batch sizes) 10 cohorts instead of 5, and a 256-trial sweep took 136 s (59 s of
-# compiling) against 115 s (28 s) with one size; small batches, which dominate its training
-# time, cost about the same at either width.
+# narrow size (widths up to 32) doubled the programs on the article's space (10 cohorts for its
+# 5 batch sizes, not 5): a 256-trial sweep took 136 s with 59 s of compiling, against 115 s
+# with 28 s at one size, where the extra padding cost 11 s of training. On a warm compilation
+# cache the narrow size would win; a step's cost grows with the padded weights it updates.
 
 
 def _ordered(names: set[str], order: tuple[str, ...]) -> tuple[str, ...]:
