@@ -2,7 +2,9 @@
 
 The same number of trials, drawn by Optuna's TPE from a search space, on digits, with a fixed
 epoch count, run by:
-  (a) jaxsweep: populations of mixed members in one compiled program (run_search in-process);
+  (a) jaxsweep: populations of mixed members in one compiled program (run_search in-process),
+      twice: on an empty persistent compilation cache, then (a2) with the programs in memory
+      dropped and read back from that cache, as a repeated `jaxsweep run` finds them;
   (b) Optuna + sequential Flax: a fresh model and a jitted step per trial, a Python loop over
       minibatches (as a user writes it);
   (c) Optuna + PyTorch on the CPU with threads = cores (needs `pip install torch==2.13.0`);
@@ -15,7 +17,7 @@ FLOP count of a member (dense layers only; activations, optimizer and evaluation
 a dense layer of n_in x n_out costs 2 n_in n_out per row forward and twice that backward, so
 6 n_in n_out per training row and 2 n_in n_out per validation row.
 
-    python benchmarks/population_vs_sequential.py [--trials 48] [--epochs 10] [--peers a,b,c,d]
+    python benchmarks/population_vs_sequential.py [--trials 48] [--epochs 10] [--peers a,a2,b,c,d]
 """
 
 from __future__ import annotations
@@ -314,9 +316,9 @@ def main() -> None:
         os.environ["JAXSWEEP_CACHE_DIR"] = cache  # empty: the first run compiles everything
         enable_compilation_cache()
         rows = compare_all(args, names)
-    peak = matmul_peak()
-    print("fixed-structure populations:", flush=True)
-    scale = scaling(args.epochs, [int(s) for s in args.sizes.split(",") if s])
+        peak = matmul_peak()
+        print("fixed-structure populations:", flush=True)
+        scale = scaling(args.epochs, [int(s) for s in args.sizes.split(",") if s])
     table = markdown(rows, scale, peak)
     print(table)
     out = HERE / "results"
