@@ -42,7 +42,8 @@ def learning_rates(iris: Dataset, values: dict) -> tuple[np.ndarray, int]:
     for _ in range(EPOCHS):
         for batch in rows:
             carry, _ = step(carry, batch)
-            injected = next(s for s in carry[2] if hasattr(s, "hyperparams"))  # after clipping
+            # the optimizer's state: after clipping's, where the cohort clips
+            injected = next(s for s in carry[2] if hasattr(s, "hyperparams"))
             rates.append(float(injected.hyperparams["learning_rate"]))
     return np.array(rates), per_epoch
 
