@@ -5,8 +5,7 @@ program: every hidden layer is laid out at the layout's width, masks zero the un
 not have, layers past its depth are the identity, and discrete choices are per-member indices
 into the choices the layout holds. Random draws (initial weights, RReLU slopes, dropout masks)
 depend on the key, the row and the unit's index only, so a member draws the same numbers at any
-padding:
-padded, it trains like the same network built at its own size.
+padding: padded, it trains like the same network built at its own size.
 """
 
 from __future__ import annotations
@@ -62,11 +61,6 @@ class Arch(NamedTuple):
     alpha_dropout: jax.Array  # bool: alpha dropout (with SELU) instead of standard dropout
 
 
-def row_keys(key: jax.Array, count: int) -> jax.Array:
-    """A key per row index."""
-    return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(count))
-
-
 # JAX's threefry draws element i of a 1-D draw from counter i (``jax_threefry_partitionable``,
 # the default since JAX 0.5), so a longer draw starts with a shorter one: drawing each row with
 # its own key makes column j the same at any padded width. The contract test checks it.
@@ -77,7 +71,8 @@ def row_draws(key: jax.Array, rows: int, units: int, draw: Callable[..., jax.Arr
     on ``units``. Rows are drawn a multiple of 32 long and cut: XLA compiles threefry for odd
     lengths (an output layer's 10 units) about three times slower, and values do not change."""
     drawn = -(-units // 32) * 32
-    return jax.vmap(lambda k: draw(k, (drawn,))[:units])(row_keys(key, rows))
+    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(rows))  # one a row
+    return jax.vmap(lambda k: draw(k, (drawn,))[:units])(keys)
 
 
 def unit_uniform(key: jax.Array, rows: int, units: int) -> jax.Array:

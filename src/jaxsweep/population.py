@@ -81,13 +81,6 @@ class Palette:
         )
 
 
-# Padded size: every member is laid out at the space's deepest and widest network. A second,
-# narrow size (widths up to 32) doubled the programs on the article's space (10 cohorts for its
-# 5 batch sizes, not 5): a 256-trial sweep took 136 s with 59 s of compiling, against 115 s
-# with 28 s at one size, where the extra padding cost 11 s of training. On a warm compilation
-# cache the narrow size would win; a step's cost grows with the padded weights it updates.
-
-
 def _ordered(names: set[str], order: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(name for name in order if name in names)
 
@@ -100,6 +93,11 @@ def cohort_of(config: MemberConfig, task: str, palette: Palette | None = None) -
     """The member's program: ``palette`` (with its own choices added) at its padded size."""
     palette = Palette.of([config]) | palette if palette else Palette.of([config])
     model = config.model
+    # Every member is laid out at the space's deepest and widest network. A second, narrow
+    # size (widths up to 32) doubled the programs on the article's space (10 cohorts for its
+    # 5 batch sizes, not 5): a 256-trial sweep took 136 s with 59 s of compiling, against
+    # 115 s with 28 s at one size, where the extra padding cost 11 s of training. On a warm
+    # compilation cache the narrow size would win: a step's cost grows with the padded weights.
     layout = Layout(
         palette.depth,
         palette.width,

@@ -102,7 +102,7 @@ def load_schedule_space(config: SweepConfig, task: str) -> SearchSpace:
 def quiet_optuna() -> None:
     """The progress bar reports trials; Optuna's per-trial log lines would drown it."""
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    # We record heartbeats ourselves (storage.Heartbeat), as Study.optimize would.
+    # We record heartbeats ourselves (jaxsweep.heartbeat), as Study.optimize would.
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
