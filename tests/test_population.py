@@ -63,10 +63,22 @@ def run_on(devices: int) -> dict:
     return json.loads(result.stdout.splitlines()[-1])
 
 
-def test_padded_sizes_are_powers_of_two_and_fill_every_device() -> None:
-    assert [padded_size(n) for n in (1, 2, 3, 5, 16, 17)] == [1, 2, 4, 8, 16, 32]
-    assert padded_size(1, devices=4) == 4 and padded_size(33, devices=4) == 64
+def test_padded_sizes_are_few_and_fill_every_device() -> None:
+    # powers of two up to 8 members, then multiples of 8
+    assert [padded_size(n) for n in (1, 2, 3, 5, 8, 9, 16, 17, 51)] == [
+        1,
+        2,
+        4,
+        8,
+        8,
+        16,
+        16,
+        24,
+        56,
+    ]
+    assert padded_size(1, devices=4) == 4 and padded_size(33, devices=4) == 40
     assert padded_size(5, devices=3) == 9  # a multiple of the device count
+    assert padded_size(17, devices=16) == 32
 
 
 def test_four_devices_give_the_results_of_one() -> None:

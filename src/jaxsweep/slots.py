@@ -82,8 +82,8 @@ class Program:
 
 
 def program_size(sizes: dict[Cohort, int], cohort: Cohort, members: int) -> int:
-    """A cohort's program has one size, set by its first population (a power of two, a multiple
-    of the devices): later populations are padded to it or split, so it compiles once."""
+    """A cohort's program has one size, set by its first population (see ``padded_size``):
+    later populations are padded to it or split, so it compiles once."""
     if cohort not in sizes:
         sizes[cohort] = padded_size(members, devices_for(padded_size(members)))
     return sizes[cohort]
