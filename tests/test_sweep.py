@@ -130,6 +130,32 @@ def test_freed_slots_are_refilled_so_the_budget_takes_fewer_population_epochs(
     assert runs[True] < runs[False], runs
 
 
+def test_cohorts_with_the_fewest_steps_train_first(tmp_path: Path) -> None:
+    rate = {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}
+    batches = {"type": "categorical", "choices": [4, 32]}
+    space = write_yaml(
+        tmp_path / "space.yaml", {"units": 8, "learning_rate": rate, "batch_size": batches}
+    )
+    config = load_sweep(
+        tiny_sweep(
+            tmp_path,
+            search_space=str(space),
+            population=8,
+            trials=8,
+            epochs=2,
+            early_stopping={"patience": None},
+        )
+    )
+    study = optuna.create_study(sampler=make_sampler(config))
+    run_search(prepare(config), study)
+    done = {
+        size: [t.datetime_complete for t in study.trials if t.params["batch_size"] == size]
+        for size in (4, 32)
+    }
+    assert done[4] and done[32], done  # both cohorts in the one population
+    assert max(done[32]) <= min(done[4])  # batches of 32: 8 times fewer steps an epoch
+
+
 def test_the_pruning_snapshot_gives_optunas_own_verdicts(tmp_path: Path) -> None:
     storage = open_storage(f"sqlite:///{tmp_path / 'p.db'}")
     study = optuna.create_study(

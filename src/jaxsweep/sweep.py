@@ -304,11 +304,13 @@ class Asker:
         return cohort_of(slot[1].config, self.prepared.dataset.task, self.palette)
 
     def by_cohort(self, slots: list[Slot]) -> dict[Cohort, list[Slot]]:
-        """Trials that can share one compiled program, in the order they were proposed."""
+        """Trials that can share one compiled program, in the order they were proposed; the
+        cohorts with the fewest steps an epoch (the largest batches) first, so that the first
+        finished trials reach Optuna, the dashboard and the progress bar soonest."""
         groups: dict[Cohort, list[Slot]] = defaultdict(list)
         for slot in slots:
             groups[self.cohort(slot)].append(slot)
-        return dict(groups)
+        return dict(sorted(groups.items(), key=lambda group: -group[0].batch_size))
 
     def refill(self, cohort: Cohort, free: int) -> list[Slot]:
         """Up to ``free`` trials of ``cohort``: held ones first, then new ones while the budget
