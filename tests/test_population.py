@@ -64,18 +64,8 @@ def run_on(devices: int) -> dict:
 
 
 def test_padded_sizes_are_few_and_fill_every_device() -> None:
-    # powers of two up to 8 members, then multiples of 8
-    assert [padded_size(n) for n in (1, 2, 3, 5, 8, 9, 16, 17, 51)] == [
-        1,
-        2,
-        4,
-        8,
-        8,
-        16,
-        16,
-        24,
-        56,
-    ]
+    sizes = {1: 1, 2: 2, 3: 4, 5: 8, 8: 8, 9: 16, 16: 16, 17: 24, 51: 56}  # then multiples of 8
+    assert {n: padded_size(n) for n in sizes} == sizes
     assert padded_size(1, devices=4) == 4 and padded_size(33, devices=4) == 40
     assert padded_size(5, devices=3) == 9  # a multiple of the device count
     assert padded_size(17, devices=16) == 32
