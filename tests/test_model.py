@@ -14,9 +14,10 @@ from jaxsweep.model import (
     RRELU_UPPER,
     Arch,
     Layout,
+    activate,
     dropout,
     padded_kernel,
-    unit_uniform,
+    unit_uniforms,
 )
 
 X = jnp.linspace(-3, 3, 40).reshape(10, 4)
@@ -93,14 +94,14 @@ def test_dropout_is_never_applied_to_the_output_layer() -> None:
 @pytest.mark.parametrize("rate", [0.1, 0.3, 0.5])
 def test_alpha_dropout_keeps_selu_statistics(rate: float) -> None:
     x = jax.nn.selu(jax.random.normal(jax.random.PRNGKey(0), (400, 500)))
-    dropped = dropout(x, jnp.float32(rate), jax.random.PRNGKey(1), jnp.bool_(True))
+    dropped = dropout(x, jnp.float32(rate), uniform(1, x), jnp.bool_(True))
     assert float(dropped.mean()) == pytest.approx(float(x.mean()), abs=0.02)
     assert float(dropped.std()) == pytest.approx(float(x.std()), abs=0.02)
 
 
 def test_standard_dropout_drops_the_rate_and_rescales() -> None:
     x = jnp.ones((400, 250))
-    dropped = dropout(x, jnp.float32(0.3), jax.random.PRNGKey(0), jnp.bool_(False))
+    dropped = dropout(x, jnp.float32(0.3), uniform(0, x), jnp.bool_(False))
     assert float((dropped == 0).mean()) == pytest.approx(0.3, abs=0.01)
     assert float(dropped.mean()) == pytest.approx(1.0, abs=0.02)
 
@@ -108,14 +109,64 @@ def test_standard_dropout_drops_the_rate_and_rescales() -> None:
 def test_a_zero_rate_leaves_the_activations_exactly() -> None:
     x = jax.random.normal(jax.random.PRNGKey(0), (16, 32))
     for alpha in (False, True):
-        kept = dropout(x, jnp.float32(0.0), jax.random.PRNGKey(1), jnp.bool_(alpha))
+        kept = dropout(x, jnp.float32(0.0), uniform(1, x), jnp.bool_(alpha))
         np.testing.assert_array_equal(kept, x)
+
+
+def uniform(seed: int, x: jax.Array) -> jax.Array:
+    return unit_uniforms(jax.random.PRNGKey(seed), *x.shape)[0]
 
 
 def test_training_noise_depends_on_row_and_unit_only() -> None:
     key = jax.random.PRNGKey(7)
-    small, padded = unit_uniform(key, 4, 10), unit_uniform(key, 32, 100)
-    np.testing.assert_array_equal(small, padded[:4, :10])  # the same at any padding
-    assert float(padded.min()) >= 0.0 and float(padded.max()) < 1.0
-    assert float(padded.mean()) == pytest.approx(0.5, abs=0.02)
-    assert not np.array_equal(padded, unit_uniform(jax.random.PRNGKey(8), 32, 100))
+    small, padded = unit_uniforms(key, 4, 10), unit_uniforms(key, 32, 100)
+    for few, many in zip(small, padded, strict=True):
+        np.testing.assert_array_equal(few, many[:4, :10])  # the same at any padding
+        assert float(many.min()) >= 0.0 and float(many.max()) < 1.0
+        assert float(many.mean()) == pytest.approx(0.5, abs=0.02)
+        assert float(many.std()) == pytest.approx(12**-0.5, abs=0.01)
+    first, second = padded
+    assert abs(float(jnp.corrcoef(first.ravel(), second.ravel())[0, 1])) < 0.05  # independent
+    assert not np.array_equal(first, unit_uniforms(jax.random.PRNGKey(8), 32, 100)[0])
+
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "rrelu", "prelu")
+REFERENCES = {
+    "sigmoid": jax.nn.sigmoid,
+    "tanh": jnp.tanh,
+    "relu": jax.nn.relu,
+    "leaky_relu": lambda z: jax.nn.leaky_relu(z, 0.01),
+    "elu": jax.nn.elu,
+    "selu": jax.nn.selu,
+    "gelu": jax.nn.gelu,  # its tanh form, jax.nn's default
+    "prelu": lambda z: jnp.where(z >= 0, z, 0.3 * z),
+}
+
+
+@pytest.mark.parametrize("names", [ACTIVATIONS, ("tanh", "selu"), ("gelu",)])
+def test_each_activation_in_a_mixed_program_is_the_one_of_its_name(names) -> None:
+    z = jnp.linspace(-30.0, 30.0, 6001)  # 0 excluded: there the slopes' conventions differ
+    z = z[z != 0]
+    for i, name in enumerate(names):
+
+        def of(v, i=i):
+            return activate(v, names, jnp.int32(i), jnp.float32(0.3), None)
+
+        if name == "rrelu":  # evaluation: the mean slope
+            mean = (RRELU_LOWER + RRELU_UPPER) / 2
+            np.testing.assert_allclose(of(z), jnp.where(z > 0, z, mean * z), rtol=1e-6)
+            continue
+        # atol: below about -4.5, jax.nn.gelu's tanh rounds to -1 and its value and slope to
+        # 0, where z sigmoid(2u) keeps them (a few 1e-6)
+        reference = REFERENCES[name]
+        np.testing.assert_allclose(of(z), reference(z), rtol=1e-5, atol=5e-6)
+        gradient, expected = (jax.vmap(jax.grad(f))(z) for f in (of, reference))
+        np.testing.assert_allclose(gradient, expected, rtol=1e-5, atol=5e-6)
+
+
+def test_rrelu_draws_its_slope_between_its_bounds_in_training() -> None:
+    z = -jnp.ones((64, 100))
+    slopes = unit_uniforms(jax.random.PRNGKey(0), *z.shape)[1]
+    out = activate(z, ("relu", "rrelu"), jnp.int32(1), None, slopes)
+    assert float(-out.max()) >= RRELU_LOWER and float(-out.min()) <= RRELU_UPPER
+    assert float(-out.mean()) == pytest.approx((RRELU_LOWER + RRELU_UPPER) / 2, abs=0.01)
