@@ -82,8 +82,8 @@ def unit_uniforms(key: jax.Array, rows: int, units: int) -> tuple[jax.Array, jax
     training noise of a step (dropout masks, RReLU slopes): entry (i, j) of the first is the
     high half of a word of the threefry hash of (i, j // 2) under ``key``, of the second its low
     half, so each depends on the key, the row and the unit only. One hash serves two units and
-    both draws: hashing is most of the noise's cost, and RReLU's alone cost twice the
-    arithmetic of all nine activations (64 members, batch 32, forward and backward)."""
+    both draws: hashing is most of the noise's cost, and RReLU's draw alone cost more than
+    twice the other eight activations together (64 members, batch 32, forward and backward)."""
     pairs = (units + 1) // 2  # a hash gives two words: units 2p and 2p + 1 share hash (i, p)
     row = jnp.broadcast_to(jnp.arange(rows, dtype=jnp.uint32)[:, None], (rows, pairs))
     pair = jnp.broadcast_to(jnp.arange(pairs, dtype=jnp.uint32)[None, :], (rows, pairs))
@@ -123,8 +123,9 @@ def padded_kernel(
 
 
 # The activations in three families, each one formula with per-member constants: a program
-# that may hold all nine computes three (one transcendental each) and selects, not nine. On the
-# article's space this made a batch-32 program 10% faster and a batch-2 one 3%.
+# that may hold all nine computes three (one transcendental each) and selects, not nine. With
+# one noise draw for dropout and RReLU (``unit_uniforms``), the article space's batch-32 program
+# ran 10% faster and its batch-2 one 3%; a 256-trial, 10-epoch article sweep 13% faster.
 # Piecewise linear, where(z > 0, z, slope z): the slope (PReLU's is learned, RReLU's drawn).
 PIECEWISE: dict[str, tuple[float, ...]] = {
     "relu": (0.0,),
