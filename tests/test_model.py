@@ -19,6 +19,7 @@ from jaxsweep.model import (
     padded_kernel,
     unit_uniforms,
 )
+from jaxsweep.vocabulary import ACTIVATIONS
 
 X = jnp.linspace(-3, 3, 40).reshape(10, 4)
 
@@ -91,6 +92,10 @@ def test_dropout_is_never_applied_to_the_output_layer() -> None:
     np.testing.assert_allclose(out, np.broadcast_to(bias, out.shape), atol=1e-5)
 
 
+def uniform(seed: int, x: jax.Array) -> jax.Array:
+    return unit_uniforms(jax.random.PRNGKey(seed), *x.shape)[0]
+
+
 @pytest.mark.parametrize("rate", [0.1, 0.3, 0.5])
 def test_alpha_dropout_keeps_selu_statistics(rate: float) -> None:
     x = jax.nn.selu(jax.random.normal(jax.random.PRNGKey(0), (400, 500)))
@@ -113,10 +118,6 @@ def test_a_zero_rate_leaves_the_activations_exactly() -> None:
         np.testing.assert_array_equal(kept, x)
 
 
-def uniform(seed: int, x: jax.Array) -> jax.Array:
-    return unit_uniforms(jax.random.PRNGKey(seed), *x.shape)[0]
-
-
 def test_training_noise_depends_on_row_and_unit_only() -> None:
     key = jax.random.PRNGKey(7)
     small, padded = unit_uniforms(key, 4, 10), unit_uniforms(key, 32, 100)
@@ -130,7 +131,6 @@ def test_training_noise_depends_on_row_and_unit_only() -> None:
     assert not np.array_equal(first, unit_uniforms(jax.random.PRNGKey(8), 32, 100)[0])
 
 
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "rrelu", "prelu")
 REFERENCES = {
     "sigmoid": jax.nn.sigmoid,
     "tanh": jnp.tanh,
@@ -144,7 +144,7 @@ REFERENCES = {
 
 
 @pytest.mark.parametrize("names", [ACTIVATIONS, ("tanh", "selu"), ("gelu",)])
-def test_each_activation_in_a_mixed_program_is_the_one_of_its_name(names) -> None:
+def test_each_activation_in_a_mixed_program_is_the_one_of_its_name(names: tuple[str, ...]) -> None:
     z = jnp.linspace(-30.0, 30.0, 6001)  # 0 excluded: there the slopes' conventions differ
     z = z[z != 0]
     for i, name in enumerate(names):
