@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxsweep import shuffle
 from jaxsweep.model import MLP
 from jaxsweep.train import Cohort, Data, Hyper, init_variables, make_optimizer, make_step
 
@@ -66,7 +67,7 @@ def make_range_test(cohort: Cohort, steps: int, min_lr: float, max_lr: float):
         n_train = data.X_train.shape[0]
         per_epoch = max(1, n_train // cohort.batch_size)
         epochs = -(-steps // per_epoch)
-        orders = jax.vmap(lambda k: jax.random.permutation(k, n_train))(
+        orders = jax.vmap(lambda k: shuffle.permutation(k, n_train))(
             jax.random.split(order_key, epochs)
         )
         rows = jnp.resize(orders.reshape(-1), steps * cohort.batch_size).reshape(steps, -1)

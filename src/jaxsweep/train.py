@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxsweep import losses, optimizers, schedules
+from jaxsweep import losses, optimizers, schedules, shuffle
 from jaxsweep.model import MLP, Arch, Layout
 from jaxsweep.schedules import Schedule
 
@@ -212,7 +212,7 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         n_train = data.X_train.shape[0]
         steps = max(1, n_train // cohort.batch_size)
         key, order_key = jax.random.split(state.key)
-        order = jax.random.permutation(order_key, n_train)
+        order = shuffle.permutation(order_key, n_train)
         order = jnp.resize(order, steps * cohort.batch_size).reshape(steps, -1)
         carry = (state.params, state.batch_stats, state.opt_state, key)
         step = make_step(cohort, model, tx, hyper, data)
