@@ -1,4 +1,5 @@
-"""The schedule stage: optax schedules wired per epoch, read back from the optimizer state."""
+"""The schedule stage: schedules per epoch, read back from the optimizer state; members with
+different schedules in one program."""
 
 from __future__ import annotations
 
@@ -8,15 +9,25 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import optuna
 import pytest
 import yaml
 
+from jaxsweep import schedules
 from jaxsweep.data import Dataset
 from jaxsweep.model import MLP
-from jaxsweep.population import cohort_of, device_data, hyper_of, member_keys, stack_hypers
+from jaxsweep.population import (
+    Palette,
+    cohort_of,
+    device_data,
+    hyper_of,
+    member_keys,
+    stack_hypers,
+)
+from jaxsweep.schedules import Schedule
 from jaxsweep.space import MemberConfig, resolve
-from jaxsweep.train import Settings, init_variables, make_optimizer, make_step
+from jaxsweep.train import Hyper, Settings, init_variables, make_optimizer, make_step
 
 BASE_LR, BATCH, EPOCHS = 0.01, 30, 4
 
@@ -95,3 +106,77 @@ def test_schedule_stage_fixes_the_best_config_and_searches_schedules(
     best = yaml.safe_load((folder / "results" / "digits" / "best_params.yaml").read_text())
     assert best["stage"] == "schedule" and best["study"] == "digits-schedule"
     assert math.isclose(best["value"], schedule.best_value)
+
+
+ALL_KINDS = [
+    {"schedule": "constant"},
+    {"schedule": "exponential", "decay_rate": 0.8},
+    {"schedule": "step", "step_epochs": 3, "step_factor": 0.3},
+    {"schedule": "plateau", "plateau_factor": 0.1, "plateau_patience": 2},
+    {"schedule": "onecycle", "onecycle_peak": 3.0},
+]
+
+
+def test_members_with_different_schedules_share_one_program_and_keep_their_own_rates() -> None:
+    """Every kind in one cohort; each member's rate, step by step, is its own schedule's."""
+    configs = [resolve({"learning_rate": BASE_LR} | kind, "multiclass", 3) for kind in ALL_KINDS]
+    palette = Palette.of(configs)
+    assert len({cohort_of(c, "multiclass", palette) for c in configs}) == 1
+    cohort = cohort_of(configs[0], "multiclass", palette)
+    assert cohort.scheduled
+    hyper = stack_hypers([hyper_of(c, np.zeros(3), cohort) for c in configs])
+    per_epoch, total = 7, 70
+
+    def rates(member: Hyper) -> jax.Array:
+        rate = schedules.learning_rate(
+            True, member.learning_rate, member.schedule, per_epoch, total
+        )
+        return jax.vmap(rate)(jnp.arange(total))
+
+    got = np.asarray(jax.jit(jax.vmap(rates))(hyper))
+    count = np.arange(total)
+    expected = [
+        np.full(total, BASE_LR),
+        BASE_LR * 0.8 ** (count / per_epoch),
+        BASE_LR * 0.3 ** (count // (3 * per_epoch)),
+        np.full(total, BASE_LR),  # plateau scales the updates instead
+        np.asarray(jax.vmap(optax.cosine_onecycle_schedule(total, BASE_LR * 3.0))(count)),
+    ]
+    np.testing.assert_allclose(got, np.stack(expected), rtol=1e-5)
+
+
+@pytest.mark.parametrize(("factor", "patience"), [(0.1, 1), (0.3, 2), (0.5, 3)])
+def test_plateau_scales_updates_as_optax_does_with_the_members_factor(
+    factor: float, patience: int
+) -> None:
+    """The same losses fed to optax's reduce_on_plateau at the member's own factor and to the
+    member's transformation (optax's at a reference factor, mapped) scale updates alike; a
+    member of another kind is never scaled."""
+    per_epoch = 2
+    losses = np.repeat([5.0, 4.0, 4.0, 4.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 2.0], per_epoch)
+    own = schedules.hyper_of(
+        Schedule("plateau", (("plateau_factor", factor), ("plateau_patience", patience)))
+    )
+    other = schedules.hyper_of(Schedule("exponential", (("decay_rate", 0.5),)))
+    reference = optax.contrib.reduce_on_plateau(
+        factor=factor, patience=patience, accumulation_size=per_epoch
+    )
+    params = {"w": jnp.ones(3)}
+    for member, expected_tx in ((own, reference), (other, None)):
+        tx = schedules.plateau(True, member, per_epoch)
+        assert tx is not None
+        state = tx.init(params)
+        expected_state = reference.init(params)
+        scales = []
+        for loss in losses:
+            updates, state = tx.update(params, state, params, value=jnp.float32(loss))
+            if expected_tx is not None:
+                expected, expected_state = expected_tx.update(
+                    params, expected_state, params, value=jnp.float32(loss)
+                )
+                np.testing.assert_allclose(updates["w"], expected["w"], rtol=1e-5)
+            scales.append(float(updates["w"][0]))
+        if expected_tx is None:
+            assert scales == [1.0] * len(losses)
+        else:
+            assert min(scales) < 1.0  # the losses plateau long enough to reduce it

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsweep import schedules
 from jaxsweep.data import Dataset
 from jaxsweep.losses import target_scaling
 from jaxsweep.model import INITIALIZERS, Arch, Layout
@@ -39,6 +40,7 @@ class Palette:
     depth: int  # the most hidden layers and units a member may have: the padded size
     width: int
     clipping: bool  # some member may clip its gradients
+    schedules: bool  # some member may have an LR schedule
 
     @classmethod
     def of(cls, configs: list[MemberConfig]) -> Palette:
@@ -50,6 +52,7 @@ class Palette:
             max(len(c.model.widths) for c in configs),
             max(max(c.model.widths) for c in configs),
             any(c.train.clip_norm is not None for c in configs),
+            any(c.train.schedule.kind != "constant" for c in configs),
         )
 
     @classmethod
@@ -67,6 +70,7 @@ class Palette:
             int(space.highest("n_layers")),
             int(space.highest("units")),  # a funnel only narrows
             True in space.choices("clipping") and math.isfinite(space.highest("clip_norm")),
+            any(kind != "constant" for kind in space.choices("schedule")),
         )
 
     def __or__(self, other: Palette) -> Palette:
@@ -78,6 +82,7 @@ class Palette:
             max(self.depth, other.depth),
             max(self.width, other.width),
             self.clipping or other.clipping,
+            self.schedules or other.schedules,
         )
 
 
@@ -109,7 +114,7 @@ def cohort_of(config: MemberConfig, task: str, palette: Palette | None = None) -
     return Cohort(
         layout,
         palette.optimizers,
-        config.train.schedule,
+        palette.schedules,
         config.train.batch_size,
         palette.clipping,
         config.train.loss,
@@ -144,6 +149,7 @@ def hyper_of(config: MemberConfig, y_train: np.ndarray, cohort: Cohort) -> Hyper
         target_shift=np.float32(shift),
         target_scale=np.float32(scale),
         optimizer=np.int32(cohort.optimizers.index(optimizer_name(config))),
+        schedule=schedules.hyper_of(config.train.schedule),
         arch=arch_of(config, cohort.layout),
     )
 

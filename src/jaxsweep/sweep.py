@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import time
@@ -278,6 +279,8 @@ class Asker:
         self.prepared, self.study, self.budget = prepared, study, budget
         self.stage, self.propose, self.heartbeat = stage, propose, heartbeat
         self.palette = Palette.of_space(prepared.space)
+        if stage == "schedule":  # members that differ in schedule only: one program for all
+            self.palette = dataclasses.replace(self.palette, schedules=True)
         self.held: list[Slot] = []
 
     def take_held(self) -> list[Slot]:

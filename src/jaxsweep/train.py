@@ -19,19 +19,19 @@ import optax
 
 from jaxsweep import losses, optimizers, schedules, shuffle
 from jaxsweep.model import MLP, Arch, Layout
-from jaxsweep.schedules import Schedule
+from jaxsweep.schedules import ScheduleHyper
 
 
 @dataclass(frozen=True)
 class Cohort:
     """What changes the compiled program. Members that agree on it train together: the padded
-    layout (the space's largest network and the choices it offers), the optimizers and
-    clipping it offers, the batch size (it sets the number of steps), the schedule's shape and
-    the task's loss and output."""
+    layout (the space's largest network and the choices it offers), the optimizers, clipping
+    and schedules it offers, the batch size (it sets the number of steps) and the task's loss
+    and output."""
 
     layout: Layout
     optimizers: tuple[str, ...]  # sgd, sgd_nesterov, adam, …; a member's is Hyper.optimizer
-    schedule: Schedule
+    scheduled: bool  # some member may have an LR schedule; a member's is Hyper.schedule
     batch_size: int
     clipping: bool  # some member clips its gradients by norm (the others at +inf)
     loss: str
@@ -65,6 +65,7 @@ class Hyper(NamedTuple):
     target_shift: jax.Array
     target_scale: jax.Array
     optimizer: jax.Array  # index into Cohort.optimizers
+    schedule: ScheduleHyper
     arch: Arch
 
 
@@ -108,13 +109,17 @@ def make_optimizer(
     total = per_epoch * (settings.epochs if settings else 1)
     rate = learning_rate
     if rate is None:
-        rate = schedules.learning_rate(cohort.schedule, hyper.learning_rate, per_epoch, total)
+        rate = schedules.learning_rate(
+            cohort.scheduled, hyper.learning_rate, hyper.schedule, per_epoch, total
+        )
     names = cohort.optimizers
     if len(names) == 1:
         inner = optimizers.single(names[0], rate, hyper.momentum)
     else:
         inner = optimizers.mixed(names, hyper.optimizer, rate, hyper.momentum)
-    plateau = schedules.plateau(cohort.schedule, per_epoch) if learning_rate is None else None
+    plateau = None
+    if learning_rate is None:
+        plateau = schedules.plateau(cohort.scheduled, hyper.schedule, per_epoch)
     return optax.chain(
         *([optax.clip_by_global_norm(hyper.clip_norm)] if cohort.clipping else []),
         inner,
