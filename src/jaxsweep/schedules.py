@@ -73,13 +73,13 @@ class ScheduleHyper(NamedTuple):
     """A member's schedule as data; stacked, each field gains a leading member axis. The
     parameters of the kinds it does not have hold neutral values."""
 
-    kind: Any  # index into SCHEDULES
-    decay_rate: Any
-    step_epochs: Any
-    step_factor: Any
-    plateau_factor: Any
-    plateau_patience: Any  # int32
-    onecycle_peak: Any
+    kind: jax.Array  # index into SCHEDULES
+    decay_rate: jax.Array
+    step_epochs: jax.Array
+    step_factor: jax.Array
+    plateau_factor: jax.Array
+    plateau_patience: jax.Array  # int32
+    onecycle_peak: jax.Array
 
 
 NEUTRAL = {
@@ -95,10 +95,9 @@ NEUTRAL = {
 def hyper_of(schedule: Schedule) -> ScheduleHyper:
     values = NEUTRAL | dict(schedule.params)
     return ScheduleHyper(
-        np.int32(SCHEDULES.index(schedule.kind)),
-        *(np.float32(values[name]) for name in ScheduleHyper._fields[1:5]),
-        np.int32(values["plateau_patience"]),
-        np.float32(values["onecycle_peak"]),
+        kind=np.int32(SCHEDULES.index(schedule.kind)),
+        plateau_patience=np.int32(values["plateau_patience"]),
+        **{name: np.float32(values[name]) for name in NEUTRAL if name != "plateau_patience"},
     )
 
 
