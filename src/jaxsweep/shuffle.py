@@ -32,8 +32,6 @@ def index_bits(n: int) -> int:
 
 def permutation(key: jax.Array, n: int) -> jax.Array:
     """A uniformly random order of ``range(n)`` (int32), a function of ``key`` only."""
-    if index_bits(n) > 24:  # too few random bits left to pack: JAX's tuple sort
-        return jax.random.permutation(key, n)
     low = jnp.uint32((1 << index_bits(n)) - 1)
     index = jnp.arange(n, dtype=jnp.uint32)
     order = jnp.arange(n, dtype=jnp.int32)
