@@ -3,6 +3,7 @@ different schedules in one program."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,12 @@ import pytest
 import yaml
 
 from jaxsweep import schedules
+from jaxsweep.config import load_sweep
 from jaxsweep.data import Dataset
+from jaxsweep.heartbeat import Heartbeat
 from jaxsweep.model import MLP
 from jaxsweep.population import (
+    Member,
     Palette,
     cohort_of,
     device_data,
@@ -27,8 +31,10 @@ from jaxsweep.population import (
     stack_hypers,
 )
 from jaxsweep.schedules import Schedule
-from jaxsweep.space import MemberConfig, resolve
+from jaxsweep.space import MemberConfig, resolve, schedule_of
+from jaxsweep.sweep import Asker, prepare
 from jaxsweep.train import Hyper, Settings, init_variables, make_optimizer, make_step
+from tests.conftest import tiny_sweep
 
 BASE_LR, BATCH, EPOCHS = 0.01, 30, 4
 
@@ -181,3 +187,22 @@ def test_plateau_scales_updates_as_optax_does_with_the_members_factor(
         update_scales(schedules.plateau(True, own, per_epoch), losses), expected, rtol=1e-5
     )
     assert (update_scales(schedules.plateau(True, other, per_epoch), losses) == 1.0).all()
+
+
+def test_the_schedule_stage_trains_every_schedule_in_one_program(tmp_path: Path) -> None:
+    """The stage's members differ in schedule only, constant included: one cohort for all."""
+    config = load_sweep(tiny_sweep(tmp_path, stages=["search", "schedule"]))
+    prepared = prepare(config)
+    study = optuna.create_study()
+    base = resolve({"learning_rate": BASE_LR}, "multiclass", 3)
+    asker = Asker(
+        prepared, study, 8, "schedule", lambda _: base, Heartbeat(study, config.heartbeat)
+    )
+    members = [
+        dataclasses.replace(base, train=dataclasses.replace(base.train, schedule=schedule_of(kind)))
+        for kind in ALL_KINDS
+    ]
+    cohorts = {asker.cohort((study.ask(), Member(i, m))) for i, m in enumerate(members)}
+    assert len(cohorts) == 1 and cohorts.pop().scheduled
+    search = Asker(prepared, study, 8, "search", lambda _: base, Heartbeat(study, config.heartbeat))
+    assert not search.cohort((study.ask(), Member(0, base))).scheduled  # the search's constant rate

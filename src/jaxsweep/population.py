@@ -40,7 +40,7 @@ class Palette:
     depth: int  # the most hidden layers and units a member may have: the padded size
     width: int
     clipping: bool  # some member may clip its gradients
-    schedules: bool  # some member may have an LR schedule
+    scheduled: bool  # some member may have an LR schedule
 
     @classmethod
     def of(cls, configs: list[MemberConfig]) -> Palette:
@@ -82,7 +82,7 @@ class Palette:
             max(self.depth, other.depth),
             max(self.width, other.width),
             self.clipping or other.clipping,
-            self.schedules or other.schedules,
+            self.scheduled or other.scheduled,
         )
 
 
@@ -114,7 +114,7 @@ def cohort_of(config: MemberConfig, task: str, palette: Palette | None = None) -
     return Cohort(
         layout,
         palette.optimizers,
-        palette.schedules,
+        palette.scheduled,
         config.train.batch_size,
         palette.clipping,
         config.train.loss,

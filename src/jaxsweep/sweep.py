@@ -280,7 +280,7 @@ class Asker:
         self.stage, self.propose, self.heartbeat = stage, propose, heartbeat
         self.palette = Palette.of_space(prepared.space)
         if stage == "schedule":  # members that differ in schedule only: one program for all
-            self.palette = dataclasses.replace(self.palette, schedules=True)
+            self.palette = dataclasses.replace(self.palette, scheduled=True)
         self.held: list[Slot] = []
 
     def take_held(self) -> list[Slot]:
