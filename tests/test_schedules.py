@@ -190,11 +190,12 @@ def test_plateau_scales_updates_as_optax_does_with_the_members_factor(
 
 
 def test_the_schedule_stage_trains_every_schedule_in_one_program(tmp_path: Path) -> None:
-    """The stage's members differ in schedule only, constant included: one cohort for all."""
+    """The stage's members differ in schedule only, constant included: one cohort for all, at
+    their own size."""
     config = load_sweep(tiny_sweep(tmp_path, stages=["search", "schedule"]))
     prepared = prepare(config)
     study = optuna.create_study()
-    base = resolve({"learning_rate": BASE_LR}, "multiclass", 3)
+    base = resolve({"units": 8, "learning_rate": BASE_LR}, "multiclass", 3)
     asker = Asker(
         prepared, study, 8, "schedule", lambda _: base, Heartbeat(study, config.heartbeat)
     )
@@ -203,6 +204,9 @@ def test_the_schedule_stage_trains_every_schedule_in_one_program(tmp_path: Path)
         for kind in ALL_KINDS
     ]
     cohorts = {asker.cohort((study.ask(), Member(i, m))) for i, m in enumerate(members)}
-    assert len(cohorts) == 1 and cohorts.pop().scheduled
+    assert len(cohorts) == 1
+    cohort = cohorts.pop()
+    assert cohort.scheduled  # at the configuration's own size, not the search space's largest
+    assert (cohort.layout.depth, cohort.layout.width) == (len(base.model.widths), 8)
     search = Asker(prepared, study, 8, "search", lambda _: base, Heartbeat(study, config.heartbeat))
     assert not search.cohort((study.ask(), Member(0, base))).scheduled  # the search's constant rate

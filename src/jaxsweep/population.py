@@ -73,6 +73,12 @@ class Palette:
             any(kind != "constant" for kind in space.choices("schedule")),
         )
 
+    @classmethod
+    def schedules_only(cls) -> Palette:
+        """Adds schedules to a member's own choices, and nothing else: with it, members that
+        differ in schedule only share one program at their own size."""
+        return cls((), (), False, False, 0, 0, False, True)
+
     def __or__(self, other: Palette) -> Palette:
         return Palette(
             _ordered({*self.activations, *other.activations}, ACTIVATIONS),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import time
@@ -278,9 +277,12 @@ class Asker:
     ) -> None:
         self.prepared, self.study, self.budget = prepared, study, budget
         self.stage, self.propose, self.heartbeat = stage, propose, heartbeat
-        self.palette = Palette.of_space(prepared.space)
-        if stage == "schedule":  # members that differ in schedule only: one program for all
-            self.palette = dataclasses.replace(self.palette, scheduled=True)
+        # The schedule stage's members are the search's best configuration with different
+        # schedules: one program at that configuration's size, not the space's largest.
+        if stage == "schedule":
+            self.palette = Palette.schedules_only()
+        else:
+            self.palette = Palette.of_space(prepared.space)
         self.held: list[Slot] = []
 
     def take_held(self) -> list[Slot]:
