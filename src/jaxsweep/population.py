@@ -77,7 +77,16 @@ class Palette:
     def schedules_only(cls) -> Palette:
         """Adds schedules to a member's own choices, and nothing else: with it, members that
         differ in schedule only share one program at their own size."""
-        return cls((), (), False, False, 0, 0, False, True)
+        return cls(
+            activations=(),
+            optimizers=(),
+            batch_norm=False,
+            dropout=False,
+            depth=0,
+            width=0,
+            clipping=False,
+            scheduled=True,
+        )
 
     def __or__(self, other: Palette) -> Palette:
         return Palette(

@@ -36,7 +36,7 @@ def permutation(key: jax.Array, n: int) -> jax.Array:
     index = jnp.arange(n, dtype=jnp.uint32)
     order = jnp.arange(n, dtype=jnp.int32)
     for round_key in jax.random.split(key, rounds(n)):
-        random = jax.random.bits(round_key, (n,), jnp.uint32) & ~low
-        places = jnp.sort(random | index) & low
+        keys = jax.random.bits(round_key, (n,), jnp.uint32) & ~low
+        places = jnp.sort(keys | index) & low
         order = order[places.astype(jnp.int32)]
     return order
