@@ -30,6 +30,7 @@ from jaxsweep.population import (
     member_keys,
     stack_hypers,
 )
+from jaxsweep.schedule_stage import PALETTE
 from jaxsweep.schedules import Schedule
 from jaxsweep.space import MemberConfig, resolve, schedule_of
 from jaxsweep.sweep import Asker, prepare
@@ -190,15 +191,14 @@ def test_plateau_scales_updates_as_optax_does_with_the_members_factor(
 
 
 def test_the_schedule_stage_trains_every_schedule_in_one_program(tmp_path: Path) -> None:
-    """The stage's members differ in schedule only, constant included: one cohort for all, at
-    their own size."""
+    """The stage's members differ in schedule only, constant included: with the palette the
+    stage gives its asker, one cohort for all, at their own size."""
     config = load_sweep(tiny_sweep(tmp_path, stages=["search", "schedule"]))
     prepared = prepare(config)
     study = optuna.create_study()
     base = resolve({"units": 8, "learning_rate": BASE_LR}, "multiclass", 3)
-    asker = Asker(
-        prepared, study, 8, "schedule", lambda _: base, Heartbeat(study, config.heartbeat)
-    )
+    heartbeat = Heartbeat(study, config.heartbeat)
+    asker = Asker(prepared, study, 8, "schedule", lambda _: base, heartbeat, PALETTE)
     members = [
         dataclasses.replace(base, train=dataclasses.replace(base.train, schedule=schedule_of(kind)))
         for kind in ALL_KINDS
@@ -208,5 +208,5 @@ def test_the_schedule_stage_trains_every_schedule_in_one_program(tmp_path: Path)
     cohort = cohorts.pop()
     assert cohort.scheduled  # at the configuration's own size, not the search space's largest
     assert (cohort.layout.depth, cohort.layout.width) == (len(base.model.widths), 8)
-    search = Asker(prepared, study, 8, "search", lambda _: base, Heartbeat(study, config.heartbeat))
+    search = Asker(prepared, study, 8, "search", lambda _: base, heartbeat)
     assert not search.cohort((study.ask(), Member(0, base))).scheduled  # the search's constant rate

@@ -9,8 +9,13 @@ from collections.abc import Callable
 import optuna
 
 from jaxsweep.errors import UserError
+from jaxsweep.population import Palette
 from jaxsweep.space import MemberConfig, schedule_of
 from jaxsweep.sweep import Prepared, Progress, create_study, run_search
+
+# The stage's members are the search's best configuration with different schedules: one
+# program for all, at that configuration's own size, not the search space's largest.
+PALETTE = Palette.schedules_only()
 
 
 def best_config(search: optuna.Study) -> tuple[int, MemberConfig]:
@@ -44,5 +49,6 @@ def run_schedule(
         stage="schedule",
         budget=config.schedule_trials,
         propose=propose,
+        palette=PALETTE,
     )
     return study

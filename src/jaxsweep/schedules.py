@@ -65,9 +65,6 @@ class Schedule:
     kind: str = "constant"
     params: tuple[tuple[str, float], ...] = ()
 
-    def get(self, name: str) -> float:
-        return dict(self.params)[name]
-
 
 class ScheduleHyper(NamedTuple):
     """A member's schedule as data; stacked, each field gains a leading member axis. The

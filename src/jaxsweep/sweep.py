@@ -189,9 +189,11 @@ def run_search(
     stage: str = "search",
     budget: int | None = None,
     propose: Propose | None = None,
+    palette: Palette | None = None,
 ) -> None:
     """Ask populations of trials until the budget of finished trials is reached. ``propose``
-    turns a trial into a member config (default: sample the search space)."""
+    turns a trial into a member config (default: sample the search space); ``palette``: the
+    choices every program holds besides its members' own (default: the search space's)."""
     budget = prepared.config.trials if budget is None else budget
     propose = propose or propose_from_space(prepared)
     done = finished_trials(study)
@@ -200,7 +202,8 @@ def run_search(
     heartbeat = Heartbeat(study, prepared.config.heartbeat)
     heartbeat.start()
     try:
-        _search_loop(prepared, study, budget, stage, propose, progress, on_progress, heartbeat)
+        asker = Asker(prepared, study, budget, stage, propose, heartbeat, palette)
+        _search_loop(prepared, study, budget, stage, asker, progress, on_progress, heartbeat)
     finally:
         heartbeat.stopped.set()
 
@@ -210,14 +213,13 @@ def _search_loop(
     study: optuna.Study,
     budget: int,
     stage: str,
-    propose: Propose,
+    asker: Asker,
     progress: Progress,
     on_progress: Callable[[Progress], None],
     heartbeat: Heartbeat,
 ) -> None:
     config, dataset = prepared.config, prepared.dataset
     data = device_data(dataset)
-    asker = Asker(prepared, study, budget, stage, propose, heartbeat)
     sizes: dict[Cohort, int] = {}  # each cohort's program size, fixed by its first population
     try:
         while True:
@@ -274,15 +276,11 @@ class Asker:
         stage: str,
         propose: Propose,
         heartbeat: Heartbeat,
+        palette: Palette | None = None,
     ) -> None:
         self.prepared, self.study, self.budget = prepared, study, budget
         self.stage, self.propose, self.heartbeat = stage, propose, heartbeat
-        # The schedule stage's members are the search's best configuration with different
-        # schedules: one program at that configuration's size, not the space's largest.
-        if stage == "schedule":
-            self.palette = Palette.schedules_only()
-        else:
-            self.palette = Palette.of_space(prepared.space)
+        self.palette = palette or Palette.of_space(prepared.space)
         self.held: list[Slot] = []
 
     def take_held(self) -> list[Slot]:
