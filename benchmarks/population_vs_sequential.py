@@ -44,13 +44,13 @@ import peers  # noqa: E402  (beside this script)
 
 from jaxsweep.config import load_sweep  # noqa: E402
 from jaxsweep.data import Dataset  # noqa: E402
+from jaxsweep.placement import spread  # noqa: E402
 from jaxsweep.population import (  # noqa: E402
     cohort_of,
     device_data,
     devices_for,
     hyper_of,
     member_keys,
-    spread,
     stack_hypers,
 )
 from jaxsweep.runner import enable_compilation_cache  # noqa: E402

@@ -22,6 +22,7 @@ import json, jax
 from jaxsweep.config import DataConfig
 from jaxsweep.data import load_dataset
 from jaxsweep.population import *
+from jaxsweep.placement import spread
 from jaxsweep.space import resolve
 from jaxsweep.train import Settings, population_trainer
 iris = load_dataset(DataConfig(source="iris"), 0)

@@ -225,7 +225,7 @@ def test_new_hyperparameters_do_not_recompile(iris: Dataset) -> None:
         trainer.run(
             trainer.init(keys, hyper, jnp.asarray(iris.train.X[:1])), hyper, device_data(iris), 2
         )
-    assert trainer.run._cache_size() == 1
+    assert trainer.run.compilations() == 1
 
 
 def test_early_stopping_keeps_the_best_epoch(iris: Dataset) -> None:

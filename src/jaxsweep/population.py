@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -190,18 +189,6 @@ def devices_for(members: int) -> int:
     """How many local devices a population of ``members`` is split over."""
     count = jax.local_device_count()
     return count if members >= MIN_MEMBERS_PER_DEVICE * count else 1
-
-
-def spread(tree: Any, devices: int) -> Any:
-    """Place a population's arrays with their member axis split over ``devices`` local devices
-    (host devices on CPU, one per core; or GPUs). Members never exchange data, so XLA partitions
-    the vmapped program without communication; shared data follows to each device."""
-    if devices == 1:
-        return tree
-    mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:devices]), ("members",))
-    return jax.device_put(
-        tree, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("members"))
-    )
 
 
 def stack_hypers(hypers: list[Hyper]) -> Hyper:

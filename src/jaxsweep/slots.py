@@ -18,13 +18,13 @@ import jax.numpy as jnp
 import numpy as np
 import optuna
 
+from jaxsweep.placement import spread
 from jaxsweep.population import (
     Member,
     devices_for,
     hyper_of,
     member_keys,
     padded_size,
-    spread,
     stack_hypers,
 )
 from jaxsweep.stopping import stop_request

@@ -2,8 +2,9 @@
 
 ``make_trainer(cohort, settings)`` returns ``init(key, hyper)`` and ``run(state, hyper, data,
 n_epochs)`` for ONE member; ``run`` is a ``lax.scan`` over epochs, each a ``lax.scan`` over
-minibatches. A population is ``jax.jit(jax.vmap(run))``: every continuous hyperparameter is a
-per-member array (``Hyper``), so members that share a ``Cohort`` share one compiled program.
+minibatches. A population is ``run`` vmapped and jitted (split over devices and, on a CPU, into
+cache-sized blocks: see ``placement``): every continuous hyperparameter is a per-member array
+(``Hyper``), so members that share a ``Cohort`` share one compiled program.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxsweep import losses, optimizers, schedules, shuffle
+from jaxsweep import losses, optimizers, placement, schedules, shuffle
 from jaxsweep.model import MLP, Arch, Layout
 from jaxsweep.schedules import ScheduleHyper
 
@@ -295,8 +296,7 @@ def population_trainer(cohort: Cohort, settings: Settings) -> Trainer:
     def init(keys: jax.Array, hyper: Hyper, example: jax.Array) -> MemberState:
         return start(*variables(keys, hyper, example), hyper)
 
-    run = jax.jit(jax.vmap(trainer.run, in_axes=(0, 0, None, None)), static_argnums=3)
-    return Trainer(init, run, start)
+    return Trainer(init, placement.PopulationRun(trainer.run), start)
 
 
 @functools.cache

@@ -1,0 +1,103 @@
+"""Where a population's members train: split over devices, and on a CPU in blocks.
+
+Members never exchange data, so the member axis is split over local devices (host devices on
+a CPU, one per core; or GPUs) without communication. On a CPU, a device then trains its share
+block after block, each through all the call's epochs, instead of vmapping all of them: a step of a
+vmapped 128-member share swept every member's weights, gradients and optimizer moments through
+memory (about 18 MB for 2 x 64 Adam members), while a block's stay in cache through the epoch's
+steps. Measured on digits, 10 epochs, 2 cores: 256 members of 2 x 64 trained 1.3 to 1.5 times
+as many trials a second in blocks (4 to 32 members ran alike), 1024 members 1.8 times, 256 of
+5 x 100 1.5 times (blocks of 4 to 8 best, of 1 slowest); results are the same, since a block
+is the same vmapped program, only narrower.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+AXIS = "members"
+# A block's weights, gradients and two optimizer moments at most: 32 members of 2 x 64 and 8 of
+# 5 x 100, each in the best-measured range (see above).
+BLOCK_BYTES = 8 << 20
+SLOTS_PER_WEIGHT = 4  # the weight, its gradient and an optimizer's two moments (Adam's)
+
+# one member: (state, hyper, data, n_epochs) -> (state, history)
+Run = Callable[..., tuple[Any, Any]]
+
+
+def member_mesh(devices: int) -> Mesh:
+    return Mesh(np.array(jax.local_devices()[:devices]), (AXIS,))
+
+
+def spread(tree: Any, devices: int) -> Any:
+    """Place a population's arrays with their member axis split over ``devices`` local devices;
+    shared data follows to each device."""
+    if devices == 1:
+        return tree
+    return jax.device_put(tree, NamedSharding(member_mesh(devices), PartitionSpec(AXIS)))
+
+
+def block_size(members: int, params: Any, block_bytes: int = BLOCK_BYTES) -> int:
+    """Members per block: as many as fit ``block_bytes``, a divisor of ``members`` (a remainder
+    block would compile a second copy of the program); all of them on accelerators, which want
+    the widest program."""
+    if jax.default_backend() != "cpu":
+        return members
+    weights = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(params)) // max(members, 1)
+    fit = max(1, block_bytes // (weights * 4 * SLOTS_PER_WEIGHT))
+    return max(d for d in range(1, min(fit, members) + 1) if members % d == 0)
+
+
+class PopulationRun:
+    """``run`` for a population placed by ``spread``: ``(state, hyper, data, n_epochs)`` with a
+    leading member axis on state and hyper; one program per device count, compiled per shape."""
+
+    def __init__(self, run: Run, block_bytes: int = BLOCK_BYTES) -> None:
+        self.run, self.block_bytes = run, block_bytes
+        self.programs: dict[int, Callable[..., tuple[Any, Any]]] = {}
+
+    def __call__(self, state: Any, hyper: Any, data: Any, n_epochs: int) -> tuple[Any, Any]:
+        devices = len(jax.tree.leaves(state)[0].sharding.device_set)
+        if devices not in self.programs:
+            self.programs[devices] = self._program(devices)
+        return self.programs[devices](state, hyper, data, n_epochs)
+
+    def compilations(self) -> int:
+        """Programs compiled so far, over every device count and shape."""
+        return sum(program._cache_size() for program in self.programs.values())  # type: ignore[attr-defined]
+
+    def _program(self, devices: int) -> Callable[..., tuple[Any, Any]]:
+        if devices == 1:
+            return jax.jit(self._local, static_argnums=3)
+        split, shared = PartitionSpec(AXIS), PartitionSpec()
+
+        def sharded(state: Any, hyper: Any, data: Any, n_epochs: int) -> tuple[Any, Any]:
+            return jax.shard_map(
+                functools.partial(self._local, n_epochs=n_epochs),
+                mesh=member_mesh(devices),
+                in_specs=(split, split, shared),
+                out_specs=split,
+            )(state, hyper, data)
+
+        return jax.jit(sharded, static_argnums=3)
+
+    def _local(self, state: Any, hyper: Any, data: Any, n_epochs: int) -> tuple[Any, Any]:
+        """One device's members, block after block."""
+        members = jax.tree.leaves(state)[0].shape[0]
+        block = block_size(members, state.params, self.block_bytes)
+        one = functools.partial(_run_member, self.run, data=data, n_epochs=n_epochs)
+        if block == members:
+            return jax.vmap(one)((state, hyper))
+        return jax.lax.map(one, (state, hyper), batch_size=block)
+
+
+def _run_member(run: Run, member: tuple[Any, Any], data: Any, n_epochs: int) -> tuple[Any, Any]:
+    state, hyper = member
+    return run(state, hyper, data, n_epochs)

@@ -1,0 +1,60 @@
+"""A population trained in blocks, on a CPU, trains like the same population vmapped at once."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxsweep.data import Dataset
+from jaxsweep.placement import PopulationRun, block_size
+from jaxsweep.population import (
+    Palette,
+    cohort_of,
+    device_data,
+    hyper_of,
+    member_keys,
+    stack_hypers,
+)
+from jaxsweep.space import resolve
+from jaxsweep.train import Settings, make_trainer, population_trainer
+
+SETTINGS = Settings("accuracy", maximize=True, patience=None, min_delta=0.0, record_steps=True)
+CHOICES = [
+    {"activation": "relu", "optimizer": "adam", "learning_rate": 3e-3},
+    {"activation": "tanh", "optimizer": "sgd", "momentum": 0.9, "learning_rate": 0.05},
+    {"activation": "selu", "optimizer": "nadam", "learning_rate": 1e-3, "dropout": 0.2},
+    {"activation": "gelu", "optimizer": "rmsprop", "learning_rate": 1e-3, "n_layers": 1},
+    {"activation": "prelu", "optimizer": "adamax", "learning_rate": 2e-3, "batch_norm": True},
+    {"activation": "rrelu", "optimizer": "sgd", "learning_rate": 1e4},  # diverges
+]
+
+
+def test_block_size_is_the_largest_divisor_that_fits() -> None:
+    params = {"kernel": jnp.zeros((12, 100))}  # 100 weights a member: 1,600 bytes with Adam
+    assert block_size(12, params, block_bytes=1_600 * 5) == 4  # 5 fit; 4 divides 12
+    assert block_size(12, params, block_bytes=1) == 1
+    assert block_size(12, params, block_bytes=1 << 40) == 12  # all: one vmapped program
+
+
+@pytest.mark.parametrize("block", [1, 3])
+def test_blocks_train_like_the_whole_population_vmapped(iris: Dataset, block: int) -> None:
+    configs = [
+        resolve({"n_layers": 2, "units": 8, "batch_size": 16} | c, "multiclass", 3) for c in CHOICES
+    ]
+    cohort = cohort_of(configs[0], "multiclass", Palette.of(configs))
+    hyper = stack_hypers([hyper_of(c, iris.train.y, cohort) for c in configs])
+    state = population_trainer(cohort, SETTINGS).init(
+        member_keys(0, list(range(len(configs)))), hyper, jnp.asarray(iris.train.X[:1])
+    )
+    weights = sum(leaf[0].size for leaf in jax.tree.leaves(state.params))
+    member = make_trainer(cohort, SETTINGS).run
+    blocked = PopulationRun(member, block_bytes=block * weights * 16)
+    assert block_size(len(configs), state.params, blocked.block_bytes) == block
+    whole = PopulationRun(member, block_bytes=1 << 40)
+    data = device_data(iris)
+    ours, theirs = blocked(state, hyper, data, 3), whole(state, hyper, data, 3)
+    assert np.asarray(theirs[0].diverged).tolist() == [False] * 5 + [True]
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
