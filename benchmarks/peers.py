@@ -18,6 +18,7 @@ from jaxsweep.space import MemberConfig
 LABELS = {
     "a": "(a) jaxsweep",
     "a2": "(a) jaxsweep, 2nd run",
+    "a3": "(a) jaxsweep, 2nd run, journal file",
     "b": "(b) Optuna + sequential Flax",
     "c": "(c) Optuna + PyTorch",
     "d": "(d) Optuna + sklearn MLP",

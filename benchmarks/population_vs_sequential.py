@@ -4,7 +4,9 @@ The same number of trials, drawn by Optuna's TPE from a search space, on digits,
 epoch count, run by:
   (a) jaxsweep: populations of mixed members in one compiled program (run_search in-process),
       twice: on an empty persistent compilation cache, then (a2) with the programs in memory
-      dropped and read back from that cache, as a repeated `jaxsweep run` finds them;
+      dropped and read back from that cache, as a repeated `jaxsweep run` finds them; both keep
+      the study in memory, as the peers do, and (a3) runs a2 again on a journal file, the
+      durable storage a sweep writes (every epoch's report is an appended, synced line);
   (b) Optuna + sequential Flax: a fresh model and a jitted step per trial, a Python loop over
       minibatches (as a user writes it);
   (c) Optuna + PyTorch on the CPU with threads = cores (needs `pip install torch==2.13.0`);
@@ -85,7 +87,7 @@ def sweep_file(folder: Path, space: Path, trials: int, epochs: int, population: 
     return path
 
 
-def run_jaxsweep(prepared: Prepared, folder: Path) -> dict:
+def run_jaxsweep(prepared: Prepared, folder: Path, journal: bool = False) -> dict:
     compile_seconds: list[float] = []
 
     def listen(event: str, duration: float, **_: object) -> None:
@@ -95,9 +97,9 @@ def run_jaxsweep(prepared: Prepared, folder: Path) -> dict:
     folder.mkdir()
     study = optuna.create_study(
         study_name="a",
-        # a journal file: Optuna's fastest durable storage (SQLite commits cost several times
-        # more per report); the peers keep their studies in memory
-        storage=open_storage(f"journal:///{(folder / 'a.log').as_posix()}"),
+        # a journal file is Optuna's fastest durable storage (SQLite commits cost several times
+        # more per report); in memory, as the peers' studies
+        storage=open_storage(f"journal:///{(folder / 'a.log').as_posix()}") if journal else None,
         sampler=make_sampler(prepared.config),
         direction="maximize",
     )
@@ -147,9 +149,9 @@ def comparison(
         for name in names:
             if name == "a":
                 result = run_jaxsweep(prepared, folder / "cold")
-            elif name == "a2":
+            elif name in ("a2", "a3"):
                 forget_compilations()  # as a new process would start, the cache on disk kept
-                result = run_jaxsweep(prepared, folder / "warm")
+                result = run_jaxsweep(prepared, folder / name, journal=name == "a3")
             else:
                 train = peers.TRAINERS[name]()
                 if train is None:
@@ -303,9 +305,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--peers",
-        default="a,a2,b,c,d",
+        default="a,a2,a3,b,c,d",
         help="a: jaxsweep's first run (empty compilation cache); a2: its second run (programs "
-        "from the cache on disk, as a repeated `jaxsweep run` finds them); b, c, d: the peers",
+        "from the cache on disk, as a repeated `jaxsweep run` finds them); a3: a2 on a journal "
+        "file instead of in memory; b, c, d: the peers (in memory)",
     )
     parser.add_argument("--spaces", default="fixed,article")
     parser.add_argument("--sizes", default="8,32,128,256,1024")
