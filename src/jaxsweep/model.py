@@ -244,8 +244,10 @@ class MLP(nn.Module):
             width = arch.widths[layer]
             kernel = self.param(
                 f"kernel_{layer}",
-                lambda _, shape, f=fan_in, w=width, k=layer_key: padded_kernel(
-                    k, shape, f, w, arch.initializer
+                self._drawn(
+                    lambda _, shape, f=fan_in, w=width, k=layer_key: padded_kernel(
+                        k, shape, f, w, arch.initializer
+                    )
                 ),
                 (h.shape[-1], s.width),
             )
@@ -271,9 +273,20 @@ class MLP(nn.Module):
         out_key = jax.random.fold_in(key, OUTPUT_KEY)
         kernel = self.param(
             "kernel_out",
-            lambda _, shape: padded_kernel(
-                out_key, shape, fan_in, jnp.asarray(s.output_dim), arch.initializer, glorot=True
+            self._drawn(
+                lambda _, shape: padded_kernel(
+                    out_key, shape, fan_in, jnp.asarray(s.output_dim), arch.initializer, glorot=True
+                )
             ),
             (s.width, s.output_dim),
         )
         return h @ kernel + self.param("bias_out", nn.initializers.zeros, (s.output_dim,))
+
+    def _drawn(self, initializer: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
+        """``initializer`` at init; afterwards a stand-in of the same shape. Flax traces a
+        parameter's initializer at every ``apply`` to check its shape, and the kernels' random
+        draws were about a third of the tracing of a training program: a warm sweep retraces
+        its programs to find them in the compilation cache."""
+        if self.is_initializing():
+            return initializer
+        return lambda _, shape: jnp.zeros(shape, jnp.float32)
