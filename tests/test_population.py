@@ -16,7 +16,8 @@ from jaxsweep.space import load_space, parse_space
 
 ARTICLE = Path(__file__).parent.parent / "search_spaces" / "article.yaml"
 
-# Trains 33 iris members (a count 4 devices do not divide) and prints their histories.
+# Trains 33 iris members (a count 4 devices do not divide), some with LR schedules, and prints
+# their histories.
 SCRIPT = """
 import json, jax
 from jaxsweep.config import DataConfig
@@ -26,10 +27,11 @@ from jaxsweep.placement import spread
 from jaxsweep.space import resolve
 from jaxsweep.train import Settings, population_trainer
 iris = load_dataset(DataConfig(source="iris"), 0)
-configs = [resolve({"units": 8, "learning_rate": 10 ** (-3 + i / 16)}, "multiclass", 3)
-           for i in range(33)]
-settings = Settings("accuracy", True, None, 0.0)
-cohort = cohort_of(configs[0], "multiclass")
+kinds = ("constant", "plateau", "onecycle")  # optax's plateau has lax.conds in its update
+configs = [resolve({"units": 8, "learning_rate": 10 ** (-3 + i / 16), "schedule": kinds[i % 3]},
+                   "multiclass", 3) for i in range(33)]
+settings = Settings("accuracy", True, None, 0.0, train_rows=len(iris.train.y), epochs=3)
+cohort = cohort_of(configs[0], "multiclass", Palette.of(configs))
 trainer = population_trainer(cohort, settings)
 devices = devices_for(len(configs))
 size = padded_size(len(configs), devices)
@@ -59,8 +61,8 @@ def run_on(devices: int) -> dict:
         text=True,
         env=env,
         timeout=300,
-        check=True,
     )
+    assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.splitlines()[-1])
 
 
