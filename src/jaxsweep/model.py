@@ -285,7 +285,7 @@ class MLP(nn.Module):
     def _drawn(self, initializer: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
         """``initializer`` at init; afterwards a stand-in of the same shape. Flax traces a
         parameter's initializer at every ``apply`` to check its shape, and the kernels' random
-        draws were about a third of the tracing of a training program: a warm sweep retraces
+        draws were about half of the tracing of a training program: a warm sweep retraces
         its programs to find them in the compilation cache."""
         if self.is_initializing():
             return initializer

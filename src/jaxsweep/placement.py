@@ -2,13 +2,13 @@
 
 Members never exchange data, so the member axis is split over local devices (host devices on
 a CPU, one per core; or GPUs) without communication. On a CPU, a device then trains its share
-block after block, each through all the call's epochs, instead of vmapping all of them: a step of a
-vmapped 128-member share swept every member's weights, gradients and optimizer moments through
-memory (about 18 MB for 2 x 64 Adam members), while a block's stay in cache through the epoch's
-steps. Measured on digits, 10 epochs, 2 cores: 256 members of 2 x 64 trained 1.3 to 1.5 times
-as many trials a second in blocks (4 to 32 members ran alike), 1024 members 1.8 times, 256 of
-5 x 100 1.5 times (blocks of 4 to 8 best, of 1 slowest); results are the same, since a block
-is the same vmapped program, only narrower.
+block after block, each block through all of the call's epochs, instead of vmapping all of
+them: a step of a vmapped 128-member share swept every member's weights, gradients and
+optimizer moments through memory (about 18 MB for 2 x 64 Adam members), while a block's stay in
+cache through its steps. Measured on digits, 10 epochs, 2 cores: 256 members of 2 x 64 trained
+1.3 to 1.5 times as many trials a second in blocks (4 to 32 members ran alike), 1024 members
+1.8 times, 256 of 5 x 100 1.5 times (blocks of 4 to 8 best, of 1 slowest). A block is the same
+vmapped program, only narrower: results agree to float rounding (tested).
 """
 
 from __future__ import annotations
