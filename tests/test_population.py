@@ -11,8 +11,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxsweep.population import Palette, padded_size
-from jaxsweep.space import load_space, parse_space
+from jaxsweep.placement import program_cap
+from jaxsweep.population import Palette, cohort_of, padded_size
+from jaxsweep.slots import program_size
+from jaxsweep.space import load_space, parse_space, resolve
 
 ARTICLE = Path(__file__).parent.parent / "search_spaces" / "article.yaml"
 
@@ -92,3 +94,15 @@ def test_a_program_holds_dropout_and_clipping_only_where_the_space_can_use_them(
     article = Palette.of_space(load_space(ARTICLE, "multiclass"))
     assert article.dropout and article.clipping and article.batch_norm
     assert len(article.activations) == 9 and len(article.optimizers) == 6
+
+
+def test_on_a_cpu_a_population_wider_than_a_block_a_device_is_split_without_more_padding() -> None:
+    wide = cohort_of(resolve({"n_layers": 5, "units": 100}, "multiclass", 10), "multiclass")
+    cap = program_cap(wide.layout.weights(64))
+    assert cap == 10  # one device: 8 MiB over 47,910 weights of 16 bytes (with Adam's moments)
+    for members in (51, 58, 256):
+        size = program_size({}, wide, members, 64)
+        assert size <= cap
+        assert -(-members // size) * size == padded_size(members)  # no more padding than whole
+    narrow = cohort_of(resolve({"units": 8}, "multiclass", 10), "multiclass")
+    assert program_size({}, narrow, 256, 64) == 256  # 256 fit a block: one program

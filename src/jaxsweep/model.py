@@ -10,6 +10,7 @@ padding: padded, it trains like the same network built at its own size.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,11 @@ class Layout:
     activations: tuple[str, ...]
     batch_norm: bool  # some member may use batch norm
     dropout: bool  # some member may drop out
+
+    def weights(self, input_dim: int) -> int:
+        """A member's kernels and biases at this size (batch norm's and PReLU's few aside)."""
+        dims = [input_dim, *[self.width] * self.depth, self.output_dim]
+        return sum((a + 1) * b for a, b in itertools.pairwise(dims))
 
 
 class Arch(NamedTuple):

@@ -51,8 +51,23 @@ def block_size(members: int, params: Any, block_bytes: int = BLOCK_BYTES) -> int
     if jax.default_backend() != "cpu":
         return members
     weights = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(params)) // max(members, 1)
-    fit = max(1, block_bytes // (weights * 4 * SLOTS_PER_WEIGHT))
+    fit = block_members(weights, block_bytes)
     return max(d for d in range(1, min(fit, members) + 1) if members % d == 0)
+
+
+def block_members(weights: int, block_bytes: int = BLOCK_BYTES) -> int:
+    """How many members of ``weights`` weights each fit a block."""
+    return max(1, block_bytes // (max(weights, 1) * 4 * SLOTS_PER_WEIGHT))
+
+
+def program_cap(weights: int) -> int | None:
+    """On a CPU, the most members a program usefully holds: a block a device. Blocks run one
+    after another, so a wider program trains no more trials a second (2 x 64 members: 154.6
+    trials/s at 32, 152.0 at 256, 152.7 at 1024), it only tells its trials later. None on
+    accelerators, where a wider program is faster."""
+    if jax.default_backend() != "cpu":
+        return None
+    return jax.local_device_count() * block_members(weights)
 
 
 class PopulationRun:

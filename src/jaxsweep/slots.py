@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optuna
 
-from jaxsweep.placement import spread
+from jaxsweep.placement import program_cap, spread
 from jaxsweep.population import (
     Member,
     devices_for,
@@ -81,12 +81,26 @@ class Program:
         return mask
 
 
-def program_size(sizes: dict[Cohort, int], cohort: Cohort, members: int) -> int:
+def program_size(sizes: dict[Cohort, int], cohort: Cohort, members: int, input_dim: int) -> int:
     """A cohort's program has one size, set by its first population (see ``padded_size``):
-    later populations are padded to it or split, so it compiles once."""
+    later populations are padded to it or split, so it compiles once. On a CPU, a population
+    wider than a block a device (``placement.program_cap``) is split into programs that train
+    one after another, where that pads it no more: as many trials a second, told sooner.
+    Programs below half the cap are not considered: each call has its own overhead."""
     if cohort not in sizes:
-        sizes[cohort] = padded_size(members, devices_for(padded_size(members)))
+        whole = _padded(members)
+        cap = program_cap(cohort.layout.weights(input_dim))
+        if cap is not None and whole > cap:
+            fits = {_padded(n) for n in range(1, cap + 1)} & set(range(-(-cap // 2), cap + 1))
+            whole = min(
+                fits | {whole}, key=lambda size: (-(-members // size) * size, size > cap, -size)
+            )
+        sizes[cohort] = whole
     return sizes[cohort]
+
+
+def _padded(members: int) -> int:
+    return padded_size(members, devices_for(padded_size(members)))
 
 
 @jax.jit

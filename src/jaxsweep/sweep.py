@@ -234,7 +234,7 @@ def _search_loop(
             held = asker.take_held()
             members = held + asker.ask(min(config.population - len(held), room))
             for cohort, members_of_cohort in asker.by_cohort(members).items():
-                size = program_size(sizes, cohort, len(members_of_cohort))
+                size = program_size(sizes, cohort, len(members_of_cohort), data.X_train.shape[1])
                 for start in range(0, len(members_of_cohort), size):
                     group = members_of_cohort[start : start + size]
                     if stop_request.requested:
