@@ -88,14 +88,12 @@ def program_size(sizes: dict[Cohort, int], cohort: Cohort, members: int, input_d
     one after another, where that pads it no more: as many trials a second, told sooner.
     Programs below half the cap are not considered: each call has its own overhead."""
     if cohort not in sizes:
-        whole = _padded(members)
+        size = _padded(members)  # the whole population in one program
         cap = program_cap(cohort.layout.weights(input_dim))
-        if cap is not None and whole > cap:
-            fits = {_padded(n) for n in range(1, cap + 1)} & set(range(-(-cap // 2), cap + 1))
-            whole = min(
-                fits | {whole}, key=lambda size: (-(-members // size) * size, size > cap, -size)
-            )
-        sizes[cohort] = whole
+        if cap is not None and size > cap:
+            fits = {s for s in map(_padded, range(1, cap + 1)) if cap <= 2 * s <= 2 * cap}
+            size = min(fits | {size}, key=lambda s: (-(-members // s) * s, s > cap, -s))
+        sizes[cohort] = size
     return sizes[cohort]
 
 
