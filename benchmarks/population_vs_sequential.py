@@ -31,6 +31,7 @@ from jaxsweep.cli import use_every_core
 use_every_core()  # before JAX starts: one host device per core
 
 import argparse  # noqa: E402
+import gc  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
 import tempfile  # noqa: E402
@@ -44,6 +45,7 @@ import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 import peers  # noqa: E402  (beside this script)
 
+from jaxsweep import collector  # noqa: E402
 from jaxsweep.config import load_sweep  # noqa: E402
 from jaxsweep.data import Dataset  # noqa: E402
 from jaxsweep.placement import spread  # noqa: E402
@@ -104,8 +106,15 @@ def run_jaxsweep(prepared: Prepared, folder: Path, journal: bool = False) -> dic
         direction="maximize",
     )
     jax.monitoring.register_event_duration_secs_listener(listen)
+    thresholds = gc.get_threshold()
+    collector.tune()  # the collector as `jaxsweep run` sets it; the peers keep Python's
+    collector.settle()
     started = time.perf_counter()
-    run_search(prepared, study)
+    try:
+        run_search(prepared, study)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
     wall = time.perf_counter() - started
     jax.monitoring.unregister_event_duration_listener(listen)
     done = [t for t in study.trials if t.value is not None]

@@ -12,6 +12,7 @@ import typer
 import yaml
 from rich.console import Console
 
+from jaxsweep import collector
 from jaxsweep.config import load_sweep
 from jaxsweep.errors import Interrupted, UserError
 
@@ -99,6 +100,7 @@ def run(
     def action() -> None:
         from jaxsweep.runner import run_sweep
 
+        collector.settle()  # the libraries a sweep runs on are imported
         config = load_sweep(
             sweep,
             dict(
@@ -129,6 +131,7 @@ def lr_find(
     def action() -> None:
         from jaxsweep.runner import run_sweep
 
+        collector.settle()  # the libraries a sweep runs on are imported
         config = load_sweep(
             sweep, dict(stages=["lr_find"], results=None if results is None else str(results))
         )
@@ -252,6 +255,7 @@ def dashboard(
 
 def main() -> None:
     use_every_core()
+    collector.tune()
     app(prog_name="jaxsweep")
 
 
