@@ -14,6 +14,7 @@ import pytest
 
 from jaxsweep.data import Dataset
 from jaxsweep.lr_find import make_range_test, population_range_test, read_curve, suggest
+from jaxsweep.lr_stage import RECORDED_STEPS, recorded_steps
 from jaxsweep.population import cohort_of, device_data, hyper_of, member_keys, stack_hypers
 from jaxsweep.space import load_space, resolve
 from tests.conftest import run_cli, write_yaml
@@ -53,6 +54,22 @@ def test_the_diverging_rate_of_sgd_on_least_squares_is_within_a_factor_2_of_2_ov
     curve = read_curve("sgd", "least squares", np.array(rates), np.array(losses), 0.98, 4.0)
     assert curve.diverged_at is not None
     assert exact / 2 <= curve.diverging_lr <= exact * 2
+
+
+@pytest.mark.parametrize("diverges", [False, True])
+def test_the_study_records_evenly_spaced_steps_up_to_the_last_before_divergence(
+    diverges: bool,
+) -> None:
+    rates = np.geomspace(MIN_LR, MAX_LR, 400)
+    losses = 1.0 / (1.0 + np.arange(400.0))
+    if diverges:
+        losses[250:] = 1e9
+    curve = read_curve("adam", "member", rates, losses, 0.0, 4.0)
+    end = 250 if diverges else 400
+    assert curve.diverged_at == (250 if diverges else None)
+    steps = recorded_steps(curve)
+    assert steps[-1] == end - 1 and len(steps) <= RECORDED_STEPS
+    assert set(np.diff(steps)) == {-(-end // RECORDED_STEPS)}
 
 
 def test_the_vmapped_finder_gives_each_member_its_own_curve(iris: Dataset) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ from jaxsweep.sweep import Prepared
 
 RESULT_KEY = "suggestions"  # study user attribute holding the finished stage's result
 MEMBER_SEED_OFFSET = 1_000_003  # keeps range-test keys apart from the search's trial keys
+# Steps of a curve recorded in the study: storages write an intermediate value a row, and all
+# 400 steps of the article space's 20 members took 2.8 s of a 7.6 s `jaxsweep lr-find` on
+# SQLite. lr_find.json and lr_find.png keep every step.
+RECORDED_STEPS = 100
 
 
 def lr_find_members(prepared: Prepared) -> list[tuple[str, str, MemberConfig, int]]:
@@ -74,12 +79,12 @@ def run_range_tests(prepared: Prepared) -> list[Curve]:
 
 def record(study: optuna.Study, suggestions: dict[str, Suggestion]) -> None:
     """Each member becomes a trial whose intermediate values are its smoothed loss curve (step
-    t has rate min_lr * (max_lr / min_lr) ** (t / (steps - 1))), so the dashboard shows it."""
+    t has rate min_lr * (max_lr / min_lr) ** (t / (steps - 1))), so the dashboard shows it:
+    ``RECORDED_STEPS`` evenly spaced steps at most, the last one before divergence among them."""
     choices = optuna.distributions.CategoricalDistribution(list(suggestions))
     for suggestion in suggestions.values():
         for curve in suggestion.curves:
-            end = curve.diverged_at if curve.diverged_at is not None else len(curve.smoothed)
-            values = {t: float(v) for t, v in enumerate(curve.smoothed[:end]) if np.isfinite(v)}
+            values = {t: float(curve.smoothed[t]) for t in recorded_steps(curve)}
             study.add_trial(
                 optuna.trial.create_trial(
                     params={"optimizer": curve.optimizer},
@@ -95,6 +100,14 @@ def record(study: optuna.Study, suggestions: dict[str, Suggestion]) -> None:
                 )
             )
     study.set_user_attr(RESULT_KEY, summary(suggestions))
+
+
+def recorded_steps(curve: Curve) -> list[int]:
+    """Evenly spaced steps of the curve before it diverges (all finite), its last one
+    included."""
+    end = curve.diverged_at if curve.diverged_at is not None else len(curve.smoothed)
+    every = math.ceil(end / RECORDED_STEPS)
+    return list(range((end - 1) % every, end, every))
 
 
 def summary(suggestions: dict[str, Suggestion]) -> dict[str, Any]:
