@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import jax
@@ -56,20 +57,23 @@ def test_the_diverging_rate_of_sgd_on_least_squares_is_within_a_factor_2_of_2_ov
     assert exact / 2 <= curve.diverging_lr <= exact * 2
 
 
-@pytest.mark.parametrize("diverges", [False, True])
+@pytest.mark.parametrize("diverges_at", [None, 250, 0])
 def test_the_study_records_evenly_spaced_steps_up_to_the_last_before_divergence(
-    diverges: bool,
+    diverges_at: int | None,
 ) -> None:
     rates = np.geomspace(MIN_LR, MAX_LR, 400)
     losses = 1.0 / (1.0 + np.arange(400.0))
-    if diverges:
-        losses[250:] = 1e9
-    curve = read_curve("adam", "member", rates, losses, 0.0, 4.0)
-    end = 250 if diverges else 400
-    assert curve.diverged_at == (250 if diverges else None)
+    if diverges_at is not None:
+        losses[diverges_at:] = np.inf
+    curve = read_curve("adam", "member", rates, losses, 0.5, 4.0)
+    assert curve.diverged_at == diverges_at
     steps = recorded_steps(curve)
+    if diverges_at == 0:
+        assert steps == []
+        return
+    end = diverges_at or 400
     assert steps[-1] == end - 1 and len(steps) <= RECORDED_STEPS
-    assert set(np.diff(steps)) == {-(-end // RECORDED_STEPS)}
+    assert set(np.diff(steps)) == {math.ceil(end / RECORDED_STEPS)}
 
 
 def test_the_vmapped_finder_gives_each_member_its_own_curve(iris: Dataset) -> None:

@@ -106,7 +106,7 @@ def recorded_steps(curve: Curve) -> list[int]:
     """Evenly spaced steps of the curve before it diverges (all finite), its last one
     included."""
     end = curve.diverged_at if curve.diverged_at is not None else len(curve.smoothed)
-    every = math.ceil(end / RECORDED_STEPS)
+    every = max(1, math.ceil(end / RECORDED_STEPS))  # none when its first loss is not finite
     return list(range((end - 1) % every, end, every))
 
 
