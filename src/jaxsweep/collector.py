@@ -6,7 +6,8 @@ caches, the study. Left at Python's defaults, the quickstart (`jaxsweep run swee
 warm compilation cache, 2 cores) spent 1.6 s of its 10.4 s in the collector, 1.3 s of it in 9
 full collections. With ``tune`` before the imports and ``settle`` after them it spent 0.35 to
 0.41 s and made no full collection; its wall time fell from 11.2 to 9.3 s (medians of 6 runs,
-alternated) at the same peak memory (679 MiB). Cyclic garbage is still collected, less often.
+alternated) at the same peak memory (679 MiB). Cyclic garbage is still collected, less often:
+a 160-trial article-space sweep with pruning peaked at 1107 MiB against 1093 before.
 """
 
 from __future__ import annotations
