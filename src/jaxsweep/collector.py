@@ -18,8 +18,6 @@ import gc
 # every 100 young ones at most. A sweep's garbage is mostly acyclic and freed by reference
 # counting, so rarer collections keep little more memory alive.
 THRESHOLDS = (10_000, 20, 100)
-
-
 _tuned = False  # set by ``tune``: this process is a sweep's own, not one that embeds jaxsweep
 
 
