@@ -100,7 +100,6 @@ def run(
     def action() -> None:
         from jaxsweep.runner import run_sweep
 
-        collector.settle()  # the libraries a sweep runs on are imported
         config = load_sweep(
             sweep,
             dict(
@@ -131,7 +130,6 @@ def lr_find(
     def action() -> None:
         from jaxsweep.runner import run_sweep
 
-        collector.settle()  # the libraries a sweep runs on are imported
         config = load_sweep(
             sweep, dict(stages=["lr_find"], results=None if results is None else str(results))
         )

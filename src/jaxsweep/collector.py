@@ -18,20 +18,17 @@ import gc
 # every 100 young ones at most. A sweep's garbage is mostly acyclic and freed by reference
 # counting, so rarer collections keep little more memory alive.
 THRESHOLDS = (10_000, 20, 100)
-_tuned = False  # set by ``tune``: this process is a sweep's own, not one that embeds jaxsweep
 
 
 def tune() -> None:
     """Collect less often: before the imports, which alone set off five full collections."""
-    global _tuned
     gc.set_threshold(*THRESHOLDS)
-    _tuned = True
 
 
 def settle() -> None:
     """Leave what is alive now (the imported libraries) out of every later collection; call it
-    once the sweep's modules are imported, before the sweep allocates. Only after ``tune``: a
-    process that calls jaxsweep's commands in-process (tests, notebooks) keeps its collector
-    as it was, since frozen garbage is never collected."""
-    if _tuned:
+    once the sweep's modules are imported, before the sweep allocates. Only in a process that
+    ``tune`` set up (the ``jaxsweep`` command): one that calls jaxsweep in-process (tests,
+    notebooks) keeps its collector as it was, since frozen garbage is never collected."""
+    if gc.get_threshold() == THRESHOLDS:
         gc.freeze()

@@ -11,7 +11,7 @@ import optuna
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from jaxsweep import sweep
+from jaxsweep import collector, sweep
 from jaxsweep.config import SweepConfig
 from jaxsweep.errors import Interrupted, UserError
 from jaxsweep.lr_stage import print_suggestions, run_lr_find, windows_of
@@ -35,6 +35,7 @@ def check_writable(folder: Path, where: str) -> None:
 def run_sweep(config: SweepConfig, console: Console) -> None:
     """The stages the sweep names, in order: lr_find, search, schedule. A stage that is already
     complete in the storage is skipped and its result reused."""
+    collector.settle()  # the libraries a sweep runs on are imported
     check_writable(config.results_dir, config.where("results"))
     prepared = sweep.prepare(config)
     enable_compilation_cache()
