@@ -57,6 +57,21 @@ def test_prelu_learns_one_slope_per_layer() -> None:
     assert len(slopes) == 2 and all(float(s) == pytest.approx(0.25) for s in slopes)
 
 
+@pytest.mark.parametrize(
+    ("activations", "batch_norm"), [(("relu",), False), (("relu", "prelu"), True)]
+)
+def test_a_layouts_weights_count_every_parameter(
+    activations: tuple[str, ...], batch_norm: bool
+) -> None:
+    """A CPU sizes programs by ``Layout.weights`` and blocks by the parameters themselves."""
+    layout = Layout(3, 8, 3, activations, batch_norm=batch_norm, dropout=False)
+    *_, arch = build("relu", depth=3)
+    arch = arch._replace(widths=jnp.asarray([8, 8, 8], jnp.int32), depth=jnp.int32(3))
+    key = jax.random.PRNGKey(0)
+    params = MLP(layout).init(key, X, arch, jnp.float32(0.0), key, False)["params"]
+    assert layout.weights(X.shape[1]) == sum(leaf.size for leaf in jax.tree.leaves(params))
+
+
 def test_a_funnel_is_laid_out_in_the_corner_of_the_padded_kernels() -> None:
     _, variables, _ = build("relu", widths=(100, 75, 50, 25), depth=5, width=128)
     params = variables["params"]

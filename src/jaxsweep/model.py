@@ -53,9 +53,12 @@ class Layout:
     dropout: bool  # some member may drop out
 
     def weights(self, input_dim: int) -> int:
-        """A member's kernels and biases at this size (batch norm's and PReLU's few aside)."""
+        """A member's parameters at this size: kernels and biases, batch norm's scales and
+        offsets, PReLU's slopes (one a layer). A CPU sizes its blocks and programs by it."""
         dims = [input_dim, *[self.width] * self.depth, self.output_dim]
-        return sum((a + 1) * b for a, b in itertools.pairwise(dims))
+        dense = sum((a + 1) * b for a, b in itertools.pairwise(dims))
+        norms = 2 * self.width * self.depth if self.batch_norm else 0
+        return dense + norms + (self.depth if "prelu" in self.activations else 0)
 
 
 class Arch(NamedTuple):
