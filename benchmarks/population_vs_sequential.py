@@ -203,11 +203,8 @@ def scaling(epochs: int, sizes: list[int]) -> list[dict]:
         config = load_sweep(sweep_file(Path(tmp), SPACES["fixed"], 8, epochs, 8))
         prepared = prepare(config)
     dataset, settings = prepared.dataset, prepared.settings
-    member = resolve(
-        {"n_layers": 2, "units": 64, "batch_size": 32, "optimizer": "adam"},
-        dataset.task,
-        dataset.output_dim,
-    )
+    structure = {"n_layers": 2, "units": 64, "batch_size": 32, "optimizer": "adam"}
+    member = resolve(structure, dataset.task, dataset.output_dim)
     cohort = cohort_of(member, dataset.task)
     trainer = population_trainer(cohort, settings)
     data = device_data(dataset)
@@ -218,29 +215,11 @@ def scaling(epochs: int, sizes: list[int]) -> list[dict]:
     rows = []
     for size in sizes:
         devices = devices_for(size)
-        rates = np.geomspace(1e-4, 1e-2, size)
-        hyper = spread(
-            stack_hypers(
-                [
-                    hyper_of(
-                        resolve(
-                            {
-                                "n_layers": 2,
-                                "units": 64,
-                                "batch_size": 32,
-                                "learning_rate": float(r),
-                            },
-                            dataset.task,
-                            dataset.output_dim,
-                        ),
-                        dataset.train.y,
-                        cohort,
-                    )
-                    for r in rates
-                ]
-            ),
-            devices,
-        )
+        configs = [
+            resolve(structure | {"learning_rate": float(r)}, dataset.task, dataset.output_dim)
+            for r in np.geomspace(1e-4, 1e-2, size)
+        ]
+        hyper = stack_hypers([hyper_of(c, dataset.train.y, cohort) for c in configs], devices)
         keys = spread(member_keys(0, list(range(size))), devices)
         state = trainer.init(keys, hyper, data.X_train[:1])
         jax.block_until_ready(trainer.run(state, hyper, data, epochs))  # compile

@@ -38,7 +38,7 @@ trainer = population_trainer(cohort, settings)
 devices = devices_for(len(configs))
 size = padded_size(len(configs), devices)
 configs += [configs[-1]] * (size - len(configs))
-hyper = spread(stack_hypers([hyper_of(c, iris.train.y, cohort) for c in configs]), devices)
+hyper = stack_hypers([hyper_of(c, iris.train.y, cohort) for c in configs], devices)
 keys = spread(member_keys(0, list(range(size))), devices)
 state, history = trainer.run(trainer.init(keys, hyper, iris.train.X[:1]), hyper,
                              device_data(iris), 3)

@@ -37,10 +37,10 @@ def member_mesh(devices: int) -> Mesh:
 
 
 def spread(tree: Any, devices: int) -> Any:
-    """Place a population's arrays with their member axis split over ``devices`` local devices;
-    shared data follows to each device."""
+    """Place a population's arrays (from the host or a device) with their member axis split
+    over ``devices`` local devices; shared data follows to each device."""
     if devices == 1:
-        return tree
+        return jax.device_put(tree)
     return jax.device_put(tree, NamedSharding(member_mesh(devices), PartitionSpec(AXIS)))
 
 

@@ -71,7 +71,7 @@ class Program:
 
     def _init(self, x: jax.Array) -> Any:
         hypers = [hyper_of(m.config, self.y_train, self.cohort) for m in self.members]
-        self.hyper = spread(stack_hypers(hypers), self.devices)
+        self.hyper = stack_hypers(hypers, self.devices)
         keys = spread(member_keys(self.seed, [m.number for m in self.members]), self.devices)
         return population_trainer(self.cohort, self.settings).init(keys, self.hyper, x)
 
