@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from jaxsweep.placement import program_cap
-from jaxsweep.population import Palette, cohort_of, padded_size
+from jaxsweep.population import Palette, cohort_of, hyper_of, padded_size, stack_hypers
 from jaxsweep.slots import program_size
 from jaxsweep.space import load_space, parse_space, resolve
 
@@ -106,3 +106,24 @@ def test_on_a_cpu_a_population_wider_than_a_block_a_device_is_split_without_more
         assert -(-members // size) * size == padded_size(members)  # no more padding than whole
     narrow = cohort_of(resolve({"units": 8}, "multiclass", 10), "multiclass")
     assert program_size({}, narrow, 256, 64) == 256  # 256 fit a block: one program
+
+
+def test_stacking_a_populations_hyperparameters_compiles_nothing() -> None:
+    """They are stacked on the host and placed with one transfer a field: no program is traced
+    for a field's shape (13 members: shapes no other test makes)."""
+    configs = [resolve({"units": 8, "learning_rate": 10.0**-k}, "multiclass", 3) for k in range(13)]
+    cohort = cohort_of(configs[0], "multiclass")
+    traced: list[str] = []
+
+    def listen(event: str, _duration: float, **_: object) -> None:
+        if event == "/jax/core/compile/jaxpr_trace_duration":
+            traced.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        hyper = stack_hypers([hyper_of(c, np.zeros(3), cohort) for c in configs])
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert traced == []
+    assert isinstance(hyper.learning_rate, jax.Array) and hyper.learning_rate.shape == (13,)
+    np.testing.assert_allclose(np.asarray(hyper.learning_rate), [10.0**-k for k in range(13)])
