@@ -9,8 +9,17 @@ import optuna
 import pytest
 
 from jaxsweep.config import load_sweep
+from jaxsweep.population import cohort_of
+from jaxsweep.space import resolve
 from jaxsweep.storage import open_storage
-from jaxsweep.sweep import make_pruner, make_sampler, prepare, run_search, should_prune
+from jaxsweep.sweep import (
+    in_turns,
+    make_pruner,
+    make_sampler,
+    prepare,
+    run_search,
+    should_prune,
+)
 from tests.conftest import one_structure_space, tiny_sweep, write_yaml
 
 
@@ -154,6 +163,17 @@ def test_cohorts_with_the_fewest_steps_train_first(tmp_path: Path) -> None:
     }
     assert done[4] and done[32], done  # both cohorts in the one population
     assert max(done[32]) <= min(done[4])  # batches of 32: 8 times fewer steps an epoch
+
+
+def test_the_programs_of_a_population_take_turns_by_cohort() -> None:
+    members = {32: ["a1", "a2", "a3"], 16: ["b1"], 4: ["c1", "c2", "c3", "c4"]}
+    cohorts = {
+        cohort_of(resolve({"batch_size": batch}, "multiclass", 3), "multiclass"): of_batch
+        for batch, of_batch in members.items()
+    }
+    sizes = dict.fromkeys(cohorts, 2)  # programs of 2, as a CPU splits a wide population
+    order = [group for _, group, _ in in_turns(cohorts, sizes, 4)]  # type: ignore[arg-type]
+    assert order == [["a1", "a2"], ["b1"], ["c1", "c2"], ["a3"], ["c3", "c4"]]
 
 
 def test_the_pruning_snapshot_gives_optunas_own_verdicts(tmp_path: Path) -> None:

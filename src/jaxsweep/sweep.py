@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import time
@@ -233,27 +234,25 @@ def _search_loop(
                 continue
             held = asker.take_held()
             members = held + asker.ask(min(config.population - len(held), room))
-            for cohort, members_of_cohort in asker.by_cohort(members).items():
-                size = program_size(sizes, cohort, len(members_of_cohort), data.X_train.shape[1])
-                for start in range(0, len(members_of_cohort), size):
-                    group = members_of_cohort[start : start + size]
-                    if stop_request.requested:
-                        asker.held.extend(group)  # failed below, so a rerun retries them
-                        continue
-                    progress.population_epochs += train_cohort(
-                        cohort,
-                        group,
-                        data,
-                        prepared.settings,
-                        config.seed,
-                        dataset.train.y,
-                        None if config.pruner.type == "none" else partial(should_prune, study),
-                        lambda slot, told, why: _tell(study, slot, told, prepared.settings, why),
-                        size,
-                        asker.refill if config.refill else None,
-                    )
-                    progress.done, progress.best = finished_trials(study), _best(study)
-                    on_progress(progress)
+            cohorts = asker.by_cohort(members)
+            for cohort, group, size in in_turns(cohorts, sizes, data.X_train.shape[1]):
+                if stop_request.requested:
+                    asker.held.extend(group)  # failed below, so a rerun retries them
+                    continue
+                progress.population_epochs += train_cohort(
+                    cohort,
+                    group,
+                    data,
+                    prepared.settings,
+                    config.seed,
+                    dataset.train.y,
+                    None if config.pruner.type == "none" else partial(should_prune, study),
+                    lambda slot, told, why: _tell(study, slot, told, prepared.settings, why),
+                    size,
+                    asker.refill if config.refill else None,
+                )
+                progress.done, progress.best = finished_trials(study), _best(study)
+                on_progress(progress)
             if stop_request.requested:
                 raise Interrupted(f"stopped by Ctrl-C in stage {stage}")
     finally:
@@ -262,6 +261,21 @@ def _search_loop(
             trial.set_user_attr("stopped", reason)
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             heartbeat.beat([trial._trial_id], running=False)
+
+
+def in_turns(
+    cohorts: dict[Cohort, list[Slot]], sizes: dict[Cohort, int], input_dim: int
+) -> list[tuple[Cohort, list[Slot], int]]:
+    """The programs that train ``cohorts`` (in ``Asker.by_cohort``'s order): each cohort's
+    trials split into groups of its program size (``program_size``), taken in turns: every
+    cohort's first group, then every cohort's second, and so on. Every batch size then reports
+    early, to Optuna's sampler for the slots it refills and to the dashboard."""
+    queues = []
+    for cohort, of_cohort in cohorts.items():
+        size = program_size(sizes, cohort, len(of_cohort), input_dim)
+        starts = range(0, len(of_cohort), size)
+        queues.append([(cohort, of_cohort[i : i + size], size) for i in starts])
+    return [group for turn in itertools.zip_longest(*queues) for group in turn if group]
 
 
 class Asker:
