@@ -50,9 +50,9 @@ def test_blocks_train_like_the_whole_population_vmapped(iris: Dataset, block: in
     )
     weights = sum(leaf[0].size for leaf in jax.tree.leaves(state.params))
     member = make_trainer(cohort, SETTINGS).run
-    blocked = PopulationRun(member, block_bytes=block * weights * 16)
+    blocked = PopulationRun(member, cohort, block_bytes=block * weights * 16)
     assert block_size(len(configs), state.params, blocked.block_bytes) == block
-    whole = PopulationRun(member, block_bytes=1 << 40)
+    whole = PopulationRun(member, cohort, block_bytes=1 << 40)
     data = device_data(iris)
     ours, theirs = blocked(state, hyper, data, 3), whole(state, hyper, data, 3)
     assert np.asarray(theirs[0].diverged).tolist() == [False] * 5 + [True]

@@ -22,6 +22,8 @@ import jax
 import jax.numpy as jnp
 from jax.extend.random import threefry2x32_p
 
+from jaxsweep.stored import serializable
+
 RRELU_LOWER, RRELU_UPPER = 1.0 / 8.0, 1.0 / 3.0  # the RReLU paper's slope range
 LEAKY_SLOPE = 0.01
 PRELU_INIT = 0.25  # He et al. 2015
@@ -61,6 +63,7 @@ class Layout:
         return dense + norms + (self.depth if "prelu" in self.activations else 0)
 
 
+@serializable
 class Arch(NamedTuple):
     """One member's network as data; stacked, each field gains a leading member axis."""
 

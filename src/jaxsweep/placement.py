@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jaxsweep.stored import Stored
 
 AXIS = "members"
 # A block's weights, gradients and two optimizer moments at most: 32 members of 2 x 64 and 8 of
@@ -72,30 +74,33 @@ def program_cap(weights: int) -> int | None:
 
 class PopulationRun:
     """``run`` for a population placed by ``spread``: ``(state, hyper, data, n_epochs)`` with a
-    leading member axis on state and hyper; one program per device count, compiled per shape."""
+    leading member axis on state and hyper; one program per device count and epoch count,
+    compiled per shape. ``static`` names what ``run`` closes over (see ``stored.Stored``)."""
 
-    def __init__(self, run: Run, block_bytes: int = BLOCK_BYTES) -> None:
-        self.run, self.block_bytes = run, block_bytes
-        self.programs: dict[int, Callable[..., tuple[Any, Any]]] = {}
+    def __init__(self, run: Run, static: Hashable, block_bytes: int = BLOCK_BYTES) -> None:
+        self.run, self.static, self.block_bytes = run, static, block_bytes
+        self.programs: dict[tuple[int, int], Stored] = {}
 
     def __call__(self, state: Any, hyper: Any, data: Any, n_epochs: int) -> tuple[Any, Any]:
         devices = len(jax.tree.leaves(state)[0].sharding.device_set)
-        if devices not in self.programs:
-            self.programs[devices] = self._program(devices)
-        return self.programs[devices](state, hyper, data, n_epochs)
+        if (devices, n_epochs) not in self.programs:
+            self.programs[devices, n_epochs] = self._program(devices, n_epochs)
+        return self.programs[devices, n_epochs](state, hyper, data)
 
     def compilations(self) -> int:
-        """Programs compiled so far, over every device count and shape."""
-        return sum(program._cache_size() for program in self.programs.values())  # type: ignore[attr-defined]
+        """Programs compiled so far, over every device count, epoch count and shape."""
+        return sum(program.compilations() for program in self.programs.values())
 
-    def _program(self, devices: int) -> Callable[..., tuple[Any, Any]]:
+    def _program(self, devices: int, n_epochs: int) -> Stored:
+        static = (self.static, self.block_bytes, devices, n_epochs)
+        local = functools.partial(self._local, n_epochs=n_epochs)
         if devices == 1:
-            return jax.jit(self._local, static_argnums=3)
+            return Stored("run", local, static)
         split, shared = PartitionSpec(AXIS), PartitionSpec()
 
-        def sharded(state: Any, hyper: Any, data: Any, n_epochs: int) -> tuple[Any, Any]:
+        def sharded(state: Any, hyper: Any, data: Any) -> tuple[Any, Any]:
             return jax.shard_map(
-                functools.partial(self._local, n_epochs=n_epochs),
+                local,
                 mesh=member_mesh(devices),
                 in_specs=(split, split, shared),
                 out_specs=split,
@@ -105,7 +110,7 @@ class PopulationRun:
                 check_vma=False,
             )(state, hyper, data)
 
-        return jax.jit(sharded, static_argnums=3)
+        return Stored("run", sharded, static)
 
     def _local(self, state: Any, hyper: Any, data: Any, n_epochs: int) -> tuple[Any, Any]:
         """One device's members, block after block."""

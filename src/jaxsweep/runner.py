@@ -11,7 +11,7 @@ import optuna
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from jaxsweep import collector, sweep
+from jaxsweep import collector, stored, sweep
 from jaxsweep.config import SweepConfig
 from jaxsweep.errors import Interrupted, UserError
 from jaxsweep.lr_stage import print_suggestions, run_lr_find, windows_of
@@ -131,3 +131,4 @@ def enable_compilation_cache() -> None:
     # Every program, however small: compiling the small ones again (keys, merges, placement)
     # took 0.5 s of a repeated 5 s sweep; reading them back takes 0.1 s.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    stored.keep_in(Path(folder) / "programs")  # and the traced programs before XLA's compile

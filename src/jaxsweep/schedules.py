@@ -19,6 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxsweep.stored import serializable
+
 SCHEDULES = ("constant", "exponential", "step", "plateau", "onecycle")
 PARAMS = {
     "exponential": ("decay_rate",),
@@ -66,6 +68,7 @@ class Schedule:
     params: tuple[tuple[str, float], ...] = ()
 
 
+@serializable
 class ScheduleHyper(NamedTuple):
     """A member's schedule as data; stacked, each field gains a leading member axis. The
     parameters of the kinds it does not have hold neutral values."""

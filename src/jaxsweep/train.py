@@ -21,6 +21,7 @@ import optax
 from jaxsweep import losses, optimizers, placement, schedules, shuffle
 from jaxsweep.model import MLP, Arch, Layout
 from jaxsweep.schedules import ScheduleHyper
+from jaxsweep.stored import Stored, serializable
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Settings:
         return max(1, self.train_rows // batch_size)
 
 
+@serializable
 class Hyper(NamedTuple):
     """Per-member continuous values; stacked, each is an array with one entry per member."""
 
@@ -70,6 +72,7 @@ class Hyper(NamedTuple):
     arch: Arch
 
 
+@serializable
 class Data(NamedTuple):
     X_train: jax.Array
     y_train: jax.Array
@@ -77,10 +80,12 @@ class Data(NamedTuple):
     y_val: jax.Array
 
 
+@serializable
 class MemberState(NamedTuple):
     params: Any
     batch_stats: Any
-    opt_state: Any
+    opt_state: list[jax.Array]  # the optimizer's state as leaves: its structure is the
+    # optimizer's, rebuilt in the trace, so the state's own is jaxsweep's (see ``stored``)
     key: jax.Array
     epoch: jax.Array  # epochs trained so far
     best_params: Any
@@ -174,7 +179,7 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
     model = MLP(cohort.layout)
 
     def start(params: Any, batch_stats: Any, key: jax.Array, hyper: Hyper) -> MemberState:
-        opt_state = make_optimizer(cohort, hyper, settings).init(params)
+        opt_state = jax.tree.leaves(make_optimizer(cohort, hyper, settings).init(params))
         zero = jnp.zeros((), jnp.int32)
         return MemberState(
             params,
@@ -220,10 +225,12 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         key, order_key = jax.random.split(state.key)
         order = shuffle.permutation(order_key, n_train)
         order = jnp.resize(order, steps * cohort.batch_size).reshape(steps, -1)
-        carry = (state.params, state.batch_stats, state.opt_state, key)
+        structure = jax.tree.structure(jax.eval_shape(tx.init, state.params))
+        opt_state = jax.tree.unflatten(structure, state.opt_state)
+        carry = (state.params, state.batch_stats, opt_state, key)
         step = make_step(cohort, model, tx, hyper, data)
         (params, batch_stats, opt_state, key), step_losses = jax.lax.scan(step, carry, order)
-        return params, batch_stats, opt_state, key, step_losses
+        return params, batch_stats, jax.tree.leaves(opt_state), key, step_losses
 
     def one_epoch(
         state: MemberState, hyper: Hyper, data: Data
@@ -291,12 +298,12 @@ def population_trainer(cohort: Cohort, settings: Settings) -> Trainer:
     """The vmapped, jitted trainer for a cohort; cached so a cohort compiles once per shape."""
     trainer = make_trainer(cohort, settings)
     variables = population_variables(cohort.layout)
-    start = jax.jit(jax.vmap(trainer.start))
+    start = Stored("start", jax.vmap(trainer.start), (cohort, settings))
 
     def init(keys: jax.Array, hyper: Hyper, example: jax.Array) -> MemberState:
         return start(*variables(keys, hyper, example), hyper)
 
-    return Trainer(init, placement.PopulationRun(trainer.run), start)
+    return Trainer(init, placement.PopulationRun(trainer.run, (cohort, settings)), start)
 
 
 @functools.cache
@@ -304,4 +311,5 @@ def population_variables(layout: Layout) -> Callable[..., tuple[Any, Any, jax.Ar
     """The initial variables of a population: they depend on the layout only, so cohorts that
     differ in batch size, optimizers or schedule share this program (each compiles in about a
     second on a CPU)."""
-    return jax.jit(jax.vmap(functools.partial(init_member, MLP(layout)), in_axes=(0, 0, None)))
+    member = functools.partial(init_member, MLP(layout))
+    return Stored("variables", jax.vmap(member, in_axes=(0, 0, None)), layout)

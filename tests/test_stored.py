@@ -1,0 +1,118 @@
+"""Stored programs: what one run traced and exported, the next reads back without tracing."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxsweep import stored
+from jaxsweep.stored import SUFFIX, Stored
+from jaxsweep.train import Data
+from tests.conftest import run_cli, tiny_sweep
+
+DATA = Data(*(jnp.arange(6.0, dtype=jnp.float32).reshape(2, 3) + i for i in range(4)))
+SCALE = jnp.float32(2.0)
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Iterator[Path]:
+    stored.keep_in(tmp_path)
+    try:
+        yield tmp_path
+    finally:
+        stored.keep_in(None)
+
+
+def counted(traces: list[str]) -> Callable[[Data, jax.Array], Data]:
+    """A program that notes each time JAX traces it (its Python body runs only then)."""
+
+    def affine(data: Data, scale: jax.Array) -> Data:
+        traces.append("affine")
+        return Data(*(leaf * scale + 1 for leaf in data))
+
+    return affine
+
+
+def files(folder: Path) -> list[Path]:
+    return sorted(folder.glob(f"*{SUFFIX}"))
+
+
+def test_a_stored_program_is_read_back_untraced(folder: Path) -> None:
+    traces: list[str] = []
+    first = Stored("affine", counted(traces), "v1")(DATA, SCALE)
+    again = Stored("affine", counted(traces), "v1")(DATA, SCALE)  # as the next process would
+    assert traces == ["affine"]
+    assert len(files(folder)) == 1
+    assert isinstance(again, Data)  # jaxsweep's NamedTuples travel through the stored file
+    for ours, theirs, given in zip(again, first, DATA, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+        np.testing.assert_array_equal(ours, np.asarray(given) * 2 + 1)
+
+
+def test_another_static_shape_or_type_is_traced_anew(folder: Path) -> None:
+    traces: list[str] = []
+    Stored("affine", counted(traces), "v1")(DATA, SCALE)
+    Stored("affine", counted(traces), "v2")(DATA, SCALE)
+    Stored("affine", counted(traces), "v1")(Data(*(jnp.ones((2, 4)),) * 4), SCALE)
+    Stored("affine", counted(traces), "v1")(DATA, jnp.float16(2.0))
+    assert len(traces) == 4
+    assert len(files(folder)) == 4
+
+
+def test_an_unreadable_stored_program_is_exported_anew(folder: Path) -> None:
+    traces: list[str] = []
+    Stored("affine", counted(traces), "v1")(DATA, SCALE)
+    [path] = files(folder)
+    path.write_bytes(path.read_bytes()[:100])  # a truncated write
+    result = Stored("affine", counted(traces), "v1")(DATA, SCALE)
+    np.testing.assert_array_equal(result.y_val, np.asarray(DATA.y_val) * 2 + 1)
+    Stored("affine", counted(traces), "v1")(DATA, SCALE)  # the file was written whole again
+    assert traces == ["affine"] * 2
+
+
+def test_without_a_folder_programs_are_traced_and_nothing_is_written(tmp_path: Path) -> None:
+    traces: list[str] = []
+    Stored("affine", counted(traces), "v1")(DATA, SCALE)
+    Stored("affine", counted(traces), "v1")(DATA, SCALE)
+    assert traces == ["affine"] * 2
+    assert stored.FOLDER is None and not files(tmp_path)
+
+
+def traced(stderr: str) -> set[str]:
+    """The functions JAX traced, from its compile log (JAX_LOG_COMPILES)."""
+    return set(re.findall(r"Finished tracing \+ transforming (\S+) for", stderr)) | set(
+        re.findall(r"Finished tracing (\S+) for", stderr)
+    )
+
+
+def test_a_second_sweep_traces_none_of_the_population_programs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JAXSWEEP_CACHE_DIR", str(tmp_path / "cache"))  # empty: the first run
+    monkeypatch.setenv("JAX_LOG_COMPILES", "1")
+    runs = [run_cli("run", str(tiny_sweep(tmp_path / name))) for name in ("first", "second")]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    population = {"init_member", "start", "_local"}  # initial variables, state, training
+    assert population <= traced(runs[0].stderr)
+    assert not population & traced(runs[1].stderr)
+    assert len(os.listdir(tmp_path / "cache" / "programs")) == 3
+    assert trials(tmp_path / "first") == trials(tmp_path / "second")  # same trials and values
+
+
+def trials(folder: Path) -> list[dict[str, str]]:
+    """A sweep's trials.csv without its clock times and process ids."""
+    with (folder / "results" / "tiny" / "trials.csv").open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    return [
+        {k: v for k, v in row.items() if "datetime" not in k and k not in ("duration", "worker")}
+        for row in rows
+    ]
