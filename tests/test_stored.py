@@ -78,6 +78,16 @@ def test_an_unreadable_stored_program_is_exported_anew(folder: Path) -> None:
     assert traces == ["affine"] * 2
 
 
+def test_a_new_release_removes_the_programs_of_others(folder: Path) -> None:
+    other = folder / f"000000000000-affine-{'0' * 32}{SUFFIX}"  # an older jaxsweep's
+    other.write_bytes(b"old")
+    unrelated = folder / "notes.txt"
+    unrelated.write_text("kept")
+    Stored("affine", counted([]), "v1")(DATA, SCALE)
+    assert not other.exists() and unrelated.exists()
+    assert len(files(folder)) == 1
+
+
 def test_without_a_folder_programs_are_traced_and_nothing_is_written(tmp_path: Path) -> None:
     traces: list[str] = []
     Stored("affine", counted(traces), "v1")(DATA, SCALE)
@@ -93,18 +103,21 @@ def traced(stderr: str) -> set[str]:
     )
 
 
-def test_a_second_sweep_traces_none_of_the_population_programs(
+def test_a_second_sweep_traces_none_of_its_programs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JAXSWEEP_CACHE_DIR", str(tmp_path / "cache"))  # empty: the first run
     monkeypatch.setenv("JAX_LOG_COMPILES", "1")
-    runs = [run_cli("run", str(tiny_sweep(tmp_path / name))) for name in ("first", "second")]
+    stages = {"stages": ["lr_find", "search"], "lr_find": {"steps": 40, "architectures": 1}}
+    sweeps = [tiny_sweep(tmp_path / name, **stages) for name in ("first", "second")]
+    runs = [run_cli("run", str(sweep)) for sweep in sweeps]
     for run in runs:
         assert run.returncode == 0, run.stderr
-    population = {"init_member", "start", "_local"}  # initial variables, state, training
-    assert population <= traced(runs[0].stderr)
-    assert not population & traced(runs[1].stderr)
-    assert len(os.listdir(tmp_path / "cache" / "programs")) == 3
+    # the range test, and the population's initial variables, initial state and training
+    programs = {"member", "init_member", "start", "_local"}
+    assert programs <= traced(runs[0].stderr)
+    assert not programs & traced(runs[1].stderr)
+    assert len(os.listdir(tmp_path / "cache" / "programs")) == 4
     assert trials(tmp_path / "first") == trials(tmp_path / "second")  # same trials and values
 
 

@@ -20,6 +20,7 @@ import optax
 
 from jaxsweep import shuffle
 from jaxsweep.model import MLP
+from jaxsweep.stored import Stored
 from jaxsweep.train import Cohort, Data, Hyper, init_variables, make_optimizer, make_step
 
 # The search window around a suggestion s: [min(steepest, s / BELOW), s * ABOVE]. With s half the
@@ -80,9 +81,10 @@ def make_range_test(cohort: Cohort, steps: int, min_lr: float, max_lr: float):
 
 
 @functools.cache
-def population_range_test(cohort: Cohort, steps: int, min_lr: float, max_lr: float):
+def population_range_test(cohort: Cohort, steps: int, min_lr: float, max_lr: float) -> Stored:
     member = make_range_test(cohort, steps, min_lr, max_lr)
-    return jax.jit(jax.vmap(member, in_axes=(0, 0, None)))
+    static = (cohort, steps, min_lr, max_lr)
+    return Stored("range_test", jax.vmap(member, in_axes=(0, 0, None)), static)
 
 
 def smooth(losses: np.ndarray, beta: float) -> np.ndarray:

@@ -8,13 +8,16 @@ in milliseconds, and its compile still hits the persistent cache.
 
 A stored program's file name holds a digest of everything its trace depends on: the function's
 name and static settings, the arguments' structure, shapes, types and placement, jaxsweep's own
-source, the versions of the libraries that trace it and the JAX settings that change a trace.
-Any change gives a new file, never a stale program. Until ``keep_in`` names a folder (as
-``runner.enable_compilation_cache`` does), programs are traced as usual and nothing is written.
+source, the versions of the libraries that trace it, the backend and the JAX settings that change
+a trace. Any change gives a new file, never a stale program. The name starts with the release
+(source and versions): the first program a new release writes removes those of other releases.
+Until ``keep_in`` names a folder (as ``runner.enable_compilation_cache`` does), programs are
+traced as usual and nothing is written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.metadata
@@ -78,13 +81,13 @@ class Stored:
         folder = FOLDER
         if folder is None:
             return self.jitted
-        digest = hashlib.sha256(
-            "\n".join([_environment(), self.name, repr(self.static), signature]).encode()
-        ).hexdigest()[:32]
-        path = folder / f"{self.name}-{digest}{SUFFIX}"
+        settings = [f"{name}={getattr(jax.config, name)}" for name in TRACE_SETTINGS]
+        digest = _digest(jax.default_backend(), *settings, self.name, repr(self.static), signature)
+        path = folder / f"{_release()}-{self.name}-{digest}{SUFFIX}"
         exported = _read(path)
         if exported is None:
             exported = export.export(self.jitted)(*args)
+            _forget_other_releases(folder)
             _write(path, exported.serialize())
         return jax.jit(exported.call)
 
@@ -102,15 +105,26 @@ def _placement(leaf: Any) -> str:
     return f"{len(sharding.device_set)}:{spec}"
 
 
+def _digest(*parts: str, length: int = 32) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:length]
+
+
 @functools.cache
-def _environment() -> str:
-    """What every trace depends on besides its arguments, fixed for the process."""
-    source = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        source.update(path.name.encode() + path.read_bytes())
+def _release() -> str:
+    """jaxsweep's source and the versions of the libraries that trace it."""
+    files = sorted(Path(__file__).parent.glob("*.py"))
+    source = [path.name + path.read_text(encoding="utf-8") for path in files]
     versions = [f"{p}={importlib.metadata.version(p)}" for p in ("jax", "jaxlib", "flax", "optax")]
-    settings = [f"{name}={getattr(jax.config, name)}" for name in TRACE_SETTINGS]
-    return "\n".join([source.hexdigest(), jax.default_backend(), *versions, *settings])
+    return _digest(*source, *versions, length=12)
+
+
+@functools.cache
+def _forget_other_releases(folder: Path) -> None:
+    """Remove the programs of other releases (once a process): they would never be read."""
+    for path in folder.glob(f"*{SUFFIX}"):
+        if not path.name.startswith(f"{_release()}-"):
+            with contextlib.suppress(OSError):  # another user's, or a read-only folder
+                path.unlink(missing_ok=True)
 
 
 def _read(path: Path) -> export.Exported | None:
