@@ -88,6 +88,15 @@ def test_a_new_release_removes_the_programs_of_others(folder: Path) -> None:
     assert len(files(folder)) == 1
 
 
+def test_a_program_jax_cannot_export_runs_as_plain_jit(folder: Path) -> None:
+    def host_sine(x: jax.Array) -> jax.Array:  # a host callback: jax.export refuses it
+        return jax.pure_callback(np.sin, jax.ShapeDtypeStruct(x.shape, x.dtype), x)
+
+    result = Stored("host_sine", host_sine, None)(jnp.arange(3.0))
+    np.testing.assert_allclose(result, np.sin(np.arange(3.0)), rtol=1e-6)
+    assert not files(folder)
+
+
 def test_without_a_folder_programs_are_traced_and_nothing_is_written(tmp_path: Path) -> None:
     traces: list[str] = []
     Stored("affine", counted(traces), "v1")(DATA, SCALE)

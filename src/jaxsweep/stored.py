@@ -2,9 +2,9 @@
 
 JAX's persistent cache (``runner.enable_compilation_cache``) spares a repeated sweep XLA's
 compile, but each new process still traced every program in Python and lowered it to StableHLO
-before the cache could answer: about 0.6 s of a repeated 2.7 s sweep of the fixed 2 x 64 space
-on 2 cores. A program exported once with ``jax.export`` (a flatbuffer, no pickle) is read back
-in milliseconds, and its compile still hits the persistent cache.
+before the cache could answer. A program exported once with ``jax.export`` (a flatbuffer, no
+pickle) is read back in milliseconds, and its compile still hits the persistent cache: a
+repeated 256-trial sweep of the fixed 2 x 64 space took 2.09 s instead of 2.52 s on 2 cores.
 
 A stored program's file name holds a digest of everything its trace depends on: the function's
 name and static settings, the arguments' structure, shapes, types and placement, jaxsweep's own
@@ -86,7 +86,10 @@ class Stored:
         path = folder / f"{_release()}-{self.name}-{digest}{SUFFIX}"
         exported = _read(path)
         if exported is None:
-            exported = export.export(self.jitted)(*args)
+            try:
+                exported = export.export(self.jitted)(*args)
+            except Exception:  # what jax.export refuses (a backend's custom call): plain jit,
+                return self.jitted  # which raises again if the function itself is at fault
             _forget_other_releases(folder)
             _write(path, exported.serialize())
         return jax.jit(exported.call)

@@ -84,8 +84,9 @@ class Data(NamedTuple):
 class MemberState(NamedTuple):
     params: Any
     batch_stats: Any
-    opt_state: list[jax.Array]  # the optimizer's state as leaves: its structure is the
-    # optimizer's, rebuilt in the trace, so the state's own is jaxsweep's (see ``stored``)
+    # The optimizer's state as a list of leaves: the training step rebuilds optax's structure
+    # in its trace, so a stored program's state holds only jaxsweep's types (see ``stored``).
+    opt_state: list[jax.Array]
     key: jax.Array
     epoch: jax.Array  # epochs trained so far
     best_params: Any
