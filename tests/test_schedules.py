@@ -55,12 +55,13 @@ def learning_rates(iris: Dataset, values: dict) -> tuple[np.ndarray, int]:
     params, _ = init_variables(model, jax.random.PRNGKey(0), hyper, data.X_train[:1])
     tx = make_optimizer(cohort, hyper, settings)
     step = jax.jit(make_step(cohort, model, tx, hyper, data))
-    carry = (params, {}, tx.init(params), member_keys(0, [0])[0])
+    carry = (params, {}, tx.init(params))
+    key = member_keys(0, [0])[0]
     rows = jnp.arange(per_epoch * BATCH).reshape(per_epoch, BATCH)
     rates = []
     for _ in range(EPOCHS):
         for batch in rows:
-            carry, _ = step(carry, batch)
+            carry, _ = step(carry, (batch, key))
             # the optimizer's state: after clipping's, where the cohort clips
             injected = next(s for s in carry[2] if hasattr(s, "hyperparams"))
             rates.append(float(injected.hyperparams["learning_rate"]))

@@ -62,7 +62,7 @@ def make_range_test(cohort: Cohort, steps: int, min_lr: float, max_lr: float):
     )
 
     def member(key: jax.Array, hyper: Hyper, data: Data) -> tuple[jax.Array, jax.Array]:
-        init_key, order_key, key = jax.random.split(key, 3)
+        init_key, order_key, noise_key = jax.random.split(key, 3)
         params, batch_stats = init_variables(model, init_key, hyper, data.X_train[:1])
         tx = make_optimizer(cohort, hyper, learning_rate=schedule)
         n_train = data.X_train.shape[0]
@@ -73,8 +73,8 @@ def make_range_test(cohort: Cohort, steps: int, min_lr: float, max_lr: float):
         )
         rows = jnp.resize(orders.reshape(-1), steps * cohort.batch_size).reshape(steps, -1)
         step = make_step(cohort, model, tx, hyper, data)
-        carry = (params, batch_stats, tx.init(params), key)
-        _, step_losses = jax.lax.scan(step, carry, rows)
+        carry = (params, batch_stats, tx.init(params))
+        _, step_losses = jax.lax.scan(step, carry, (rows, jax.random.split(noise_key, steps)))
         return schedule(jnp.arange(steps)), step_losses
 
     return member

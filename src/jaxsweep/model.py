@@ -20,7 +20,6 @@ from typing import NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from jax.extend.random import threefry2x32_p
 
 from jaxsweep.stored import serializable
 
@@ -89,21 +88,46 @@ def row_draws(key: jax.Array, rows: int, units: int, draw: Callable[..., jax.Arr
     return jax.vmap(lambda k: draw(k, (drawn,))[:units])(keys)
 
 
-def unit_uniforms(key: jax.Array, rows: int, units: int) -> tuple[jax.Array, jax.Array]:
+def unit_uniforms(
+    key: jax.Array, rows: int, units: int, layer: int = 0
+) -> tuple[jax.Array, jax.Array]:
     """Two independent (rows, units) arrays of uniform draws in [0, 1), 2^-16 apart, for the
-    training noise of a step (dropout masks, RReLU slopes): entry (i, j) of the first is the
-    high half of a word of the threefry hash of (i, j // 2) under ``key``, of the second its low
-    half, so each depends on the key, the row and the unit only. One hash serves two units and
-    both draws: hashing is most of the noise's cost, and RReLU's draw alone cost more than
-    twice the other eight activations together (64 members, batch 32, forward and backward)."""
+    training noise of a step's ``layer`` (dropout masks, RReLU slopes): entry (i, j) of the
+    first is the high half of a word of the threefry hash of counter (i, layer 2^16 + j // 2)
+    under ``key``, of the second its low half, so each depends on the key, the layer, the row
+    and the unit only. One hash serves two units and both draws: hashing is most of the noise's
+    cost, and RReLU's draw alone cost more than twice the other eight activations together
+    (64 members, batch 32, forward and backward)."""
     pairs = (units + 1) // 2  # a hash gives two words: units 2p and 2p + 1 share hash (i, p)
     row = jnp.broadcast_to(jnp.arange(rows, dtype=jnp.uint32)[:, None], (rows, pairs))
-    pair = jnp.broadcast_to(jnp.arange(pairs, dtype=jnp.uint32)[None, :], (rows, pairs))
-    k1, k2 = jax.random.key_data(key)
-    words = threefry2x32_p.bind(k1, k2, row, pair)
+    pair = jnp.arange(pairs, dtype=jnp.uint32) + jnp.uint32(layer << LAYER_BITS)
+    pair = jnp.broadcast_to(pair[None, :], (rows, pairs))
+    words = threefry2x32(*jax.random.key_data(key), row, pair)
     bits = jnp.stack(words, axis=-1).reshape(rows, 2 * pairs)[:, :units]
     half = jnp.float32(2.0**-16)  # 16-bit integers convert to float32 exactly
     return (bits >> 16).astype(jnp.float32) * half, (bits & 0xFFFF).astype(jnp.float32) * half
+
+
+LAYER_BITS = 16  # a layer's counters start at layer 2^16: past any width's pairs
+ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))  # Threefry-2x32's, as JAX's
+
+
+def threefry2x32(
+    k1: jax.Array, k2: jax.Array, x1: jax.Array, x2: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """JAX's threefry2x32 hash (20 rounds) of counters (x1, x2) under key (k1, k2), written out.
+    On a CPU, JAX lowers its own as a loop of five iterations: XLA then runs each iteration's
+    small kernels one after another, where written out they fuse into one. In the article
+    space's batch-32 program, a step's five noise draws took 18% of its time as loops."""
+    ks = (k1, k2, k1 ^ k2 ^ jnp.uint32(0x1BD11BDA))
+    x1, x2 = x1 + ks[0], x2 + ks[1]
+    for i in range(5):
+        for r in ROTATIONS[i % 2]:
+            x1 = x1 + x2
+            x2 = x1 ^ ((x2 << jnp.uint32(r)) | (x2 >> jnp.uint32(32 - r)))
+        x1 = x1 + ks[(i + 1) % 3]
+        x2 = x2 + ks[(i + 2) % 3] + jnp.uint32(i + 1)
+    return x1, x2
 
 
 def padded_kernel(
@@ -274,7 +298,7 @@ class MLP(nn.Module):
                 slope = self.param(f"prelu_{layer}", nn.initializers.constant(PRELU_INIT), ())
             drops = slopes = None
             if train and (s.dropout or "rrelu" in s.activations):
-                drops, slopes = unit_uniforms(jax.random.fold_in(layer_key, 1), *z.shape)
+                drops, slopes = unit_uniforms(key, *z.shape, layer)
             a = activate(z, s.activations, arch.activation, slope, slopes)
             if drops is not None and s.dropout:
                 a = dropout(a, dropout_rate, drops, arch.alpha_dropout)
