@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.extend.random import threefry2x32_p
 
 from jaxsweep.model import (
     INITIALIZERS,
@@ -17,6 +18,7 @@ from jaxsweep.model import (
     activate,
     dropout,
     padded_kernel,
+    threefry2x32,
     unit_uniforms,
 )
 from jaxsweep.vocabulary import ACTIVATIONS
@@ -108,7 +110,7 @@ def test_dropout_is_never_applied_to_the_output_layer() -> None:
 
 
 def uniform(seed: int, x: jax.Array) -> jax.Array:
-    return unit_uniforms(jax.random.PRNGKey(seed), *x.shape)[0]
+    return unit_uniforms(jax.random.PRNGKey(seed), 1, *x.shape)[0][0]
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.3, 0.5])
@@ -133,17 +135,26 @@ def test_a_zero_rate_leaves_the_activations_exactly() -> None:
         np.testing.assert_array_equal(kept, x)
 
 
-def test_training_noise_depends_on_row_and_unit_only() -> None:
+def test_training_noise_depends_on_layer_row_and_unit_only() -> None:
     key = jax.random.PRNGKey(7)
-    small, padded = unit_uniforms(key, 4, 10), unit_uniforms(key, 32, 100)
+    small, padded = unit_uniforms(key, 2, 4, 10), unit_uniforms(key, 5, 32, 100)
     for few, many in zip(small, padded, strict=True):
-        np.testing.assert_array_equal(few, many[:4, :10])  # the same at any padding
+        np.testing.assert_array_equal(few, many[:2, :4, :10])  # the same at any padding
         assert float(many.min()) >= 0.0 and float(many.max()) < 1.0
         assert float(many.mean()) == pytest.approx(0.5, abs=0.02)
         assert float(many.std()) == pytest.approx(12**-0.5, abs=0.01)
     first, second = padded
-    assert abs(float(jnp.corrcoef(first.ravel(), second.ravel())[0, 1])) < 0.05  # independent
-    assert not np.array_equal(first, unit_uniforms(jax.random.PRNGKey(8), 32, 100)[0])
+    for a, b in [(first, second), (first[0], first[1])]:  # the two draws; two layers
+        assert abs(float(jnp.corrcoef(a.ravel(), b.ravel())[0, 1])) < 0.05  # independent
+    assert not np.array_equal(first, unit_uniforms(jax.random.PRNGKey(8), 5, 32, 100)[0])
+
+
+def test_the_written_out_hash_is_jax_threefry() -> None:
+    key = jax.random.key_data(jax.random.PRNGKey(123))
+    counters = jnp.arange(1000, dtype=jnp.uint32), jnp.arange(1000, dtype=jnp.uint32) * 7919
+    ours = jax.jit(threefry2x32)(*key, *counters)
+    for a, b in zip(ours, threefry2x32_p.bind(*key, *counters), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 REFERENCES = {
@@ -181,7 +192,7 @@ def test_each_activation_in_a_mixed_program_is_the_one_of_its_name(names: tuple[
 
 def test_rrelu_draws_its_slope_between_its_bounds_in_training() -> None:
     z = -jnp.ones((64, 100))
-    slopes = unit_uniforms(jax.random.PRNGKey(0), *z.shape)[1]
+    slopes = unit_uniforms(jax.random.PRNGKey(0), 1, *z.shape)[1][0]
     out = activate(z, ("relu", "rrelu"), jnp.int32(1), None, slopes)
     assert float(-out.max()) >= RRELU_LOWER and float(-out.min()) <= RRELU_UPPER
     assert float(-out.mean()) == pytest.approx((RRELU_LOWER + RRELU_UPPER) / 2, abs=0.01)

@@ -89,21 +89,23 @@ def row_draws(key: jax.Array, rows: int, units: int, draw: Callable[..., jax.Arr
 
 
 def unit_uniforms(
-    key: jax.Array, rows: int, units: int, layer: int = 0
+    key: jax.Array, layers: int, rows: int, units: int
 ) -> tuple[jax.Array, jax.Array]:
-    """Two independent (rows, units) arrays of uniform draws in [0, 1), 2^-16 apart, for the
-    training noise of a step's ``layer`` (dropout masks, RReLU slopes): entry (i, j) of the
-    first is the high half of a word of the threefry hash of counter (i, layer 2^16 + j // 2)
-    under ``key``, of the second its low half, so each depends on the key, the layer, the row
-    and the unit only. One hash serves two units and both draws: hashing is most of the noise's
-    cost, and RReLU's draw alone cost more than twice the other eight activations together
-    (64 members, batch 32, forward and backward)."""
+    """Two independent (layers, rows, units) arrays of uniform draws in [0, 1), 2^-16 apart,
+    for the training noise of a step's hidden layers (dropout masks, RReLU slopes): entry
+    (l, i, j) of the first is the high half of a word of the threefry hash of counter
+    (i, l 2^16 + j // 2) under ``key``, of the second its low half, so each depends on the key,
+    the layer, the row and the unit only. One hash serves two units and both draws: hashing is
+    most of the noise's cost, and RReLU's draw alone cost more than twice the other eight
+    activations together (64 members, batch 32, forward and backward). Every layer's noise is
+    one hash: XLA compiles it once, not once a layer."""
     pairs = (units + 1) // 2  # a hash gives two words: units 2p and 2p + 1 share hash (i, p)
-    row = jnp.broadcast_to(jnp.arange(rows, dtype=jnp.uint32)[:, None], (rows, pairs))
-    pair = jnp.arange(pairs, dtype=jnp.uint32) + jnp.uint32(layer << LAYER_BITS)
-    pair = jnp.broadcast_to(pair[None, :], (rows, pairs))
+    shape = (layers, rows, pairs)
+    row = jax.lax.broadcasted_iota(jnp.uint32, shape, 1)
+    pair = jax.lax.broadcasted_iota(jnp.uint32, shape, 2)
+    pair = pair + (jax.lax.broadcasted_iota(jnp.uint32, shape, 0) << jnp.uint32(LAYER_BITS))
     words = threefry2x32(*jax.random.key_data(key), row, pair)
-    bits = jnp.stack(words, axis=-1).reshape(rows, 2 * pairs)[:, :units]
+    bits = jnp.stack(words, axis=-1).reshape(layers, rows, 2 * pairs)[..., :units]
     half = jnp.float32(2.0**-16)  # 16-bit integers convert to float32 exactly
     return (bits >> 16).astype(jnp.float32) * half, (bits & 0xFFFF).astype(jnp.float32) * half
 
@@ -275,6 +277,9 @@ class MLP(nn.Module):
         units = jnp.arange(s.width)
         fan_in = jnp.asarray(x.shape[-1])
         h = x
+        noise = None
+        if train and (s.dropout or "rrelu" in s.activations):
+            noise = unit_uniforms(key, s.depth, x.shape[0], s.width)
         for layer in range(s.depth):
             layer_key = jax.random.fold_in(key, layer)
             width = arch.widths[layer]
@@ -296,9 +301,7 @@ class MLP(nn.Module):
             slope = None
             if "prelu" in s.activations:
                 slope = self.param(f"prelu_{layer}", nn.initializers.constant(PRELU_INIT), ())
-            drops = slopes = None
-            if train and (s.dropout or "rrelu" in s.activations):
-                drops, slopes = unit_uniforms(key, *z.shape, layer)
+            drops, slopes = (None, None) if noise is None else (noise[0][layer], noise[1][layer])
             a = activate(z, s.activations, arch.activation, slope, slopes)
             if drops is not None and s.dropout:
                 a = dropout(a, dropout_rate, drops, arch.alpha_dropout)
