@@ -4,8 +4,8 @@ Members that differ in depth, widths, activation, initializer, batch norm and dr
 program: every hidden layer is laid out at the layout's width, masks zero the units a member does
 not have, layers past its depth are the identity, and discrete choices are per-member indices
 into the choices the layout holds. Random draws (initial weights, RReLU slopes, dropout masks)
-depend on the key, the row and the unit's index only, so a member draws the same numbers at any
-padding: padded, it trains like the same network built at its own size.
+depend on the key, the layer, the row and the unit's index only, so a member draws the same
+numbers at any padding: padded, it trains like the same network built at its own size.
 """
 
 from __future__ import annotations
