@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import os
 
-# Tests train tiny models for a few epochs, so XLA's compile time dominates the suite; its CPU
-# backend compiles about twice as fast without LLVM optimisations, and the suite took 0.7x the
-# time again with the legacy elemental emitters instead of the fusion emitters (which a sweep
-# keeps: its programs ran 1.6x faster with them). Set before JAX starts, and inherited by the
-# CLI subprocesses. (Numbers are compared only within one setting.)
-os.environ["XLA_FLAGS"] = " ".join(
-    [
-        os.environ.get("XLA_FLAGS", ""),
-        "--xla_backend_optimization_level=0",
-        "--xla_cpu_use_fusion_emitters=false",
-    ]
-).strip()
+from tests.xla_flags import with_fast_compile
+
+os.environ["XLA_FLAGS"] = with_fast_compile(os.environ.get("XLA_FLAGS", ""))  # before JAX starts
 import subprocess
 import sys
 from pathlib import Path
