@@ -19,6 +19,8 @@ from jaxsweep.model import (
     dropout,
     padded_kernel,
     threefry2x32,
+    truncated_normal_from_bits,
+    uniform_from_bits,
     unit_uniforms,
 )
 from jaxsweep.vocabulary import ACTIVATIONS
@@ -90,6 +92,7 @@ def test_kernels_follow_jax_variance_scaling(name: str) -> None:
     fan_in, fan_out = 300, 200
     kernel = padded_kernel(
         jax.random.PRNGKey(0),
+        0,
         (fan_in, fan_out),
         jnp.asarray(fan_in),
         jnp.asarray(fan_out),
@@ -98,6 +101,38 @@ def test_kernels_follow_jax_variance_scaling(name: str) -> None:
     reference = getattr(jax.nn.initializers, name)()(jax.random.PRNGKey(1), (fan_in, fan_out))
     assert float(kernel.std()) == pytest.approx(float(reference.std()), rel=0.03)
     assert float(jnp.abs(kernel).max()) <= float(jnp.abs(reference).max()) * 1.05
+
+
+@pytest.mark.parametrize("name", ["he_normal", "glorot_uniform"])
+def test_a_kernels_corner_is_the_same_at_any_padding(name: str) -> None:
+    def kernel(shape: tuple[int, int], layer: int = 1) -> np.ndarray:
+        index = jnp.int32(list(INITIALIZERS).index(name))
+        fans = jnp.asarray(10), jnp.asarray(7)
+        return np.asarray(padded_kernel(jax.random.PRNGKey(4), layer, shape, *fans, index))
+
+    alone, padded = kernel((10, 7)), kernel((64, 100))
+    np.testing.assert_array_equal(padded[:10, :7], alone)
+    assert not padded[10:].any() and not padded[:, 7:].any()
+    assert not np.array_equal(kernel((10, 7), layer=2), alone)  # each layer draws its own
+
+
+def test_kernel_draws_turn_random_words_into_numbers_as_jax_random_does() -> None:
+    # both jitted, as in a program: XLA fuses a multiply-add that op-by-op rounds twice
+    key = jax.random.PRNGKey(5)
+
+    @jax.jit
+    def ours(key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        bits = jax.random.bits(key, (1000,), jnp.uint32)
+        flat = uniform_from_bits(bits, jnp.float32(-1.0), jnp.float32(1.0))
+        return flat, truncated_normal_from_bits(bits)
+
+    @jax.jit
+    def jax_own(key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        flat = jax.random.uniform(key, (1000,), minval=-1.0, maxval=1.0)
+        return flat, jax.random.truncated_normal(key, -2.0, 2.0, (1000,))
+
+    for a, b in zip(ours(key), jax_own(key), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_dropout_is_never_applied_to_the_output_layer() -> None:
