@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxsweep import shuffle
+from jaxsweep import shuffle, threefry
 from jaxsweep.model import MLP
 from jaxsweep.stored import Stored
 from jaxsweep.train import Cohort, Data, Hyper, init_variables, make_optimizer, make_step
@@ -62,19 +62,19 @@ def make_range_test(cohort: Cohort, steps: int, min_lr: float, max_lr: float):
     )
 
     def member(key: jax.Array, hyper: Hyper, data: Data) -> tuple[jax.Array, jax.Array]:
-        init_key, order_key, noise_key = jax.random.split(key, 3)
+        init_key, order_key, noise_key = threefry.split(key, 3)
         params, batch_stats = init_variables(model, init_key, hyper, data.X_train[:1])
         tx = make_optimizer(cohort, hyper, learning_rate=schedule)
         n_train = data.X_train.shape[0]
         per_epoch = max(1, n_train // cohort.batch_size)
         epochs = -(-steps // per_epoch)
         orders = jax.vmap(lambda k: shuffle.permutation(k, n_train))(
-            jax.random.split(order_key, epochs)
+            threefry.split(order_key, epochs)
         )
         rows = jnp.resize(orders.reshape(-1), steps * cohort.batch_size).reshape(steps, -1)
         step = make_step(cohort, model, tx, hyper, data)
         carry = (params, batch_stats, tx.init(params))
-        _, step_losses = jax.lax.scan(step, carry, (rows, jax.random.split(noise_key, steps)))
+        _, step_losses = jax.lax.scan(step, carry, (rows, threefry.split(noise_key, steps)))
         return schedule(jnp.arange(steps)), step_losses
 
     return member

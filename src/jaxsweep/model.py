@@ -20,6 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxsweep import threefry
 from jaxsweep.stored import serializable
 
 RRELU_LOWER, RRELU_UPPER = 1.0 / 8.0, 1.0 / 3.0  # the RReLU paper's slope range
@@ -74,7 +75,6 @@ class Arch(NamedTuple):
 
 
 LAYER_BITS = 16  # a layer's counters start at layer 2^16: past any width's units or pairs
-ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))  # Threefry-2x32's, as JAX's
 
 
 def unit_uniforms(
@@ -93,28 +93,10 @@ def unit_uniforms(
     row = jax.lax.broadcasted_iota(jnp.uint32, shape, 1)
     pair = jax.lax.broadcasted_iota(jnp.uint32, shape, 2)
     pair = pair + (jax.lax.broadcasted_iota(jnp.uint32, shape, 0) << jnp.uint32(LAYER_BITS))
-    words = threefry2x32(*jax.random.key_data(key), row, pair)
+    words = threefry.hash2x32(key, row, pair)
     bits = jnp.stack(words, axis=-1).reshape(layers, rows, 2 * pairs)[..., :units]
     half = jnp.float32(2.0**-16)  # 16-bit integers convert to float32 exactly
     return (bits >> 16).astype(jnp.float32) * half, (bits & 0xFFFF).astype(jnp.float32) * half
-
-
-def threefry2x32(
-    k1: jax.Array, k2: jax.Array, x1: jax.Array, x2: jax.Array
-) -> tuple[jax.Array, jax.Array]:
-    """JAX's threefry2x32 hash (20 rounds) of counters (x1, x2) under key (k1, k2), written out.
-    On a CPU, JAX lowers its own as a loop of five iterations, and XLA runs each iteration's
-    small kernels one after another; written out, they fuse into one (a warm fixed-space sweep:
-    0.95 times the time)."""
-    ks = (k1, k2, k1 ^ k2 ^ jnp.uint32(0x1BD11BDA))
-    x1, x2 = x1 + ks[0], x2 + ks[1]
-    for i in range(5):
-        for r in ROTATIONS[i % 2]:
-            x1 = x1 + x2
-            x2 = x1 ^ ((x2 << jnp.uint32(r)) | (x2 >> jnp.uint32(32 - r)))
-        x1 = x1 + ks[(i + 1) % 3]
-        x2 = x2 + ks[(i + 2) % 3] + jnp.uint32(i + 1)
-    return x1, x2
 
 
 def kernel_bits(key: jax.Array, layer: int, shape: tuple[int, int]) -> jax.Array:
@@ -126,7 +108,7 @@ def kernel_bits(key: jax.Array, layer: int, shape: tuple[int, int]) -> jax.Array
     rows = jax.lax.broadcasted_iota(jnp.uint32, shape, 0)
     units = jax.lax.broadcasted_iota(jnp.uint32, shape, 1)
     counter = units + (jnp.uint32(layer) << jnp.uint32(LAYER_BITS))
-    return threefry2x32(*jax.random.key_data(key), rows, counter)[0]
+    return threefry.hash2x32(key, rows, counter)[0]
 
 
 def uniform_from_bits(bits: jax.Array, low: jax.Array, high: jax.Array) -> jax.Array:

@@ -16,6 +16,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from jaxsweep import threefry
+
 TIE_EXPONENT = 3.0  # as jax.random.permutation's
 
 
@@ -35,8 +37,8 @@ def permutation(key: jax.Array, n: int) -> jax.Array:
     low = jnp.uint32((1 << index_bits(n)) - 1)
     index = jnp.arange(n, dtype=jnp.uint32)
     order = jnp.arange(n, dtype=jnp.int32)
-    for round_key in jax.random.split(key, rounds(n)):
-        keys = jax.random.bits(round_key, (n,), jnp.uint32) & ~low
+    for round_key in threefry.split(key, rounds(n)):
+        keys = threefry.bits(round_key, n) & ~low
         places = jnp.sort(keys | index) & low
         order = order[places.astype(jnp.int32)]
     return order

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxsweep import losses, optimizers, placement, schedules, shuffle
+from jaxsweep import losses, optimizers, placement, schedules, shuffle, threefry
 from jaxsweep.model import MLP, Arch, Layout
 from jaxsweep.schedules import ScheduleHyper
 from jaxsweep.stored import Stored, serializable
@@ -223,7 +223,7 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         tx = make_optimizer(cohort, hyper, settings)
         n_train = data.X_train.shape[0]
         steps = max(1, n_train // cohort.batch_size)
-        key, order_key, noise_key = jax.random.split(state.key, 3)
+        key, order_key, noise_key = threefry.split(state.key, 3)
         order = shuffle.permutation(order_key, n_train)
         order = jnp.resize(order, steps * cohort.batch_size).reshape(steps, -1)
         structure = jax.tree.structure(jax.eval_shape(tx.init, state.params))
@@ -232,7 +232,7 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         step = make_step(cohort, model, tx, hyper, data)
         # the steps' keys drawn at once: split step by step, the chain of keys cost a loop of
         # small kernels in every step (4% of a fixed-structure step)
-        batches = (order, jax.random.split(noise_key, steps))
+        batches = (order, threefry.split(noise_key, steps))
         (params, batch_stats, opt_state), step_losses = jax.lax.scan(step, carry, batches)
         return params, batch_stats, jax.tree.leaves(opt_state), key, step_losses
 
@@ -287,7 +287,7 @@ def init_member(
 ) -> tuple[Any, Any, jax.Array]:
     """A member's initial parameters and batch statistics, and the key its training goes on
     with."""
-    init_key, key = jax.random.split(key)
+    init_key, key = threefry.split(key, 2)
     return *init_variables(model, init_key, hyper, example), key
 
 
