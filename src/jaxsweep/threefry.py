@@ -3,10 +3,11 @@
 On a CPU, JAX lowers each of its threefry hashes (every ``jax.random.split`` and ``bits``) as a
 loop of five iterations: XLA compiles each loop on its own and runs its iterations' small
 kernels one after another. Written out, a hash is straight-line integer arithmetic that fuses
-with what surrounds it: the training noise's hash made a warm fixed-space sweep 0.95 times
-the time, and the epoch's keys and row order compiled the fixed space's training program in
-1.65-1.75 s instead of 1.83-2.22 s (alternated runs). ``split`` and ``bits`` return exactly what ``jax.random``'s return
-(with JAX's default, partitionable threefry; tested bitwise), so no result changes.
+with what surrounds it. Written out, the training noise's hash made a warm fixed-space sweep
+0.95 times the time, and the epoch's keys and row order let the fixed space's training program
+compile in 1.65-1.75 s instead of 1.83-2.22 s (alternated runs). ``split`` and ``bits`` return
+exactly what ``jax.random``'s return (with JAX's default, partitionable threefry; tested
+bitwise), so no result changes.
 """
 
 from __future__ import annotations
