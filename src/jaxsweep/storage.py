@@ -11,6 +11,7 @@ import optuna
 import sqlalchemy
 
 from jaxsweep.errors import UserError
+from jaxsweep.trial_cache import OwnTrialsCache
 
 SCHEMES = ("sqlite", "journal", "postgresql+psycopg2", "postgresql", "mysql+pymysql", "mysql")
 # Files a results folder may hold its study in, by the scheme that reads them.
@@ -52,8 +53,9 @@ def open_storage(
     url: str, where: str = "storage", heartbeat: tuple[int, int, int] | None = None
 ) -> optuna.storages.BaseStorage:
     """Open (creating a local file's folder). ``heartbeat`` = (interval, grace, max_retry)
-    turns on Optuna's heartbeat, so that trials of a killed worker are failed and retried.
-    Optuna's journal storage has none (``jaxsweep.heartbeat`` keeps one for it)."""
+    opens it for a sweep worker: it turns on Optuna's heartbeat, so that trials of a killed
+    worker are failed and retried (Optuna's journal storage has none: ``jaxsweep.heartbeat``
+    keeps one for it), and on SQLite the worker keeps its own running trials (``trial_cache``)."""
     check_url(url, where)
     path = local_path(url)
     if path is not None:
@@ -71,11 +73,14 @@ def open_storage(
             ),
         }
     try:
-        return _rdb_storage(url, options)
+        storage = _rdb_storage(url, options)
     except Exception as exc:  # SQLAlchemy raises driver-specific errors
         raise UserError(
             where, f"cannot open {mask(url)}: {mask(str(exc).splitlines()[0])}"
         ) from None
+    if heartbeat is not None and url.startswith("sqlite:"):
+        return OwnTrialsCache(storage)
+    return storage
 
 
 def _rdb_storage(url: str, options: dict[str, Any]) -> optuna.storages.RDBStorage:
