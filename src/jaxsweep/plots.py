@@ -12,10 +12,12 @@ matplotlib.use("Agg")  # files only: works with no display
 
 import matplotlib.pyplot as plt
 import optuna
+from matplotlib.figure import Figure
 from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 from optuna.visualization import matplotlib as optuna_plots
 
 ARTIFACTS = "artifacts"
+LEGEND_ENTRIES = 10  # beyond this a legend (one entry a trial) hides the plot and doubles its cost
 
 PLOTS: dict[str, tuple[Callable[..., object], int]] = {
     # name: (optuna's matplotlib plot, completed trials it needs)
@@ -49,9 +51,8 @@ def write_plots(study: optuna.Study, results_dir: Path, prefix: str = "") -> lis
             warnings.simplefilter("ignore")
             axes = plot(study)
             figure = axes.ravel()[0].figure if hasattr(axes, "ravel") else axes.figure
-            figure.set_size_inches(9, 5.5)
-            figure.savefig(path, dpi=100, bbox_inches="tight")
-        plt.close(figure)
+            drop_crowded_legends(figure)
+            save(figure, path)
         publish(store, path, study)
         written.append(path)
     return written
@@ -60,7 +61,7 @@ def write_plots(study: optuna.Study, results_dir: Path, prefix: str = "") -> lis
 def plot_lr_find(suggestions: dict, path: Path, study: optuna.Study) -> Path:
     """Smoothed loss against the learning rate (log scale), a curve per member, coloured by
     optimizer; dashed: the suggestion (half the diverging rate), dotted: Smith's steepest point."""
-    figure, axes = plt.subplots(figsize=(9, 5.5))
+    figure, axes = plt.subplots()
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     tops = []
     for i, (name, suggestion) in enumerate(suggestions.items()):
@@ -86,10 +87,24 @@ def plot_lr_find(suggestions: dict, path: Path, study: optuna.Study) -> Path:
     axes.set_ylabel("smoothed training loss")
     axes.set_title("LR range test (dashed: suggestion = half the diverging rate; dotted: steepest)")
     axes.legend()
-    figure.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(figure)
+    save(figure, path)
     publish(artifact_store(path.parent), path, study)
     return path
+
+
+def drop_crowded_legends(figure: Figure) -> None:
+    for legend in [axes.get_legend() for axes in figure.axes]:
+        if legend is not None and len(legend.legend_handles) > LEGEND_ENTRIES:
+            legend.remove()
+
+
+def save(figure: Figure, path: Path) -> None:
+    """A PNG of 900 x 550 pixels; the layout fitted in the one drawing (a tight bounding box
+    draws the figure twice)."""
+    figure.set_size_inches(9, 5.5)
+    figure.set_layout_engine("tight")
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def publish(store: FileSystemArtifactStore, path: Path, study: optuna.Study) -> None:
