@@ -19,6 +19,7 @@ LABELS = {
     "a": "(a) jaxsweep",
     "a2": "(a) jaxsweep, 2nd run",
     "a3": "(a) jaxsweep, 2nd run, journal file",
+    "a4": "(a) jaxsweep, 2nd run, SQLite file",
     "b": "(b) Optuna + sequential Flax",
     "c": "(c) Optuna + PyTorch",
     "d": "(d) Optuna + sklearn MLP",

@@ -5,8 +5,9 @@ epoch count, run by:
   (a) jaxsweep: populations of mixed members in one compiled program (run_search in-process),
       twice: on an empty persistent compilation cache, then (a2) with the programs in memory
       dropped and read back from that cache, as a repeated `jaxsweep run` finds them; both keep
-      the study in memory, as the peers do, and (a3) runs a2 again on a journal file, the
-      durable storage a sweep writes (every epoch's report is an appended, synced line);
+      the study in memory, as the peers do; (a3) runs a2 again on a journal file, the fastest
+      durable storage (every epoch's report is an appended, synced line), and (a4) on a SQLite
+      file, the storage a sweep writes by default, opened as `jaxsweep run` opens it;
   (b) Optuna + sequential Flax: a fresh model and a jitted step per trial, a Python loop over
       minibatches (as a user writes it);
   (c) Optuna + PyTorch on the CPU with threads = cores (needs `pip install torch==2.13.0`);
@@ -60,8 +61,14 @@ from jaxsweep.population import (  # noqa: E402
 )
 from jaxsweep.runner import enable_compilation_cache  # noqa: E402
 from jaxsweep.space import MemberConfig, SearchSpace, resolve  # noqa: E402
-from jaxsweep.storage import open_storage  # noqa: E402
-from jaxsweep.sweep import Prepared, make_sampler, prepare, quiet_optuna, run_search  # noqa: E402
+from jaxsweep.sweep import (  # noqa: E402
+    Prepared,
+    create_study,
+    make_sampler,
+    prepare,
+    quiet_optuna,
+    run_search,
+)
 from jaxsweep.train import population_trainer, population_variables  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -90,7 +97,11 @@ def sweep_file(folder: Path, space: Path, trials: int, epochs: int, population: 
     return path
 
 
-def run_jaxsweep(prepared: Prepared, folder: Path, journal: bool = False) -> dict:
+STORAGES = {"a3": "journal:///{folder}/a.log", "a4": "sqlite:///{folder}/a.db"}
+
+
+def run_jaxsweep(prepared: Prepared, folder: Path, storage: str | None = None) -> dict:
+    """``storage``: a URL pattern of ``STORAGES``; None: the study in memory."""
     compile_seconds: list[float] = []
 
     def listen(event: str, duration: float, **_: object) -> None:
@@ -98,14 +109,12 @@ def run_jaxsweep(prepared: Prepared, folder: Path, journal: bool = False) -> dic
             compile_seconds.append(duration)
 
     folder.mkdir()
-    study = optuna.create_study(
-        study_name="a",
-        # a journal file is Optuna's fastest durable storage (SQLite commits cost several times
-        # more per report); in memory, as the peers' studies
-        storage=open_storage(f"journal:///{(folder / 'a.log').as_posix()}") if journal else None,
-        sampler=make_sampler(prepared.config),
-        direction="maximize",
-    )
+    config = prepared.config
+    if storage is None:  # in memory, as the peers' studies
+        study = optuna.create_study(sampler=make_sampler(config), direction="maximize")
+    else:  # as a sweep opens it: a worker's storage, with its heartbeat
+        url = storage.format(folder=folder.as_posix())
+        study = create_study(config.model_copy(update={"storage": url}), "a")
     jax.monitoring.register_event_duration_secs_listener(listen)
     thresholds = gc.get_threshold()
     collector.tune()  # the collector as `jaxsweep run` sets it; the peers keep Python's
@@ -159,9 +168,9 @@ def comparison(
         for name in names:
             if name == "a":
                 result = run_jaxsweep(prepared, folder / "cold")
-            elif name in ("a2", "a3"):
+            elif name in ("a2", *STORAGES):
                 forget_compilations()  # as a new process would start, the cache on disk kept
-                result = run_jaxsweep(prepared, folder / name, journal=name == "a3")
+                result = run_jaxsweep(prepared, folder / name, STORAGES.get(name))
             else:
                 train = peers.TRAINERS[name]()
                 if train is None:
@@ -307,10 +316,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--peers",
-        default="a,a2,a3,b,c,d",
+        default="a,a2,a3,a4,b,c,d",
         help="a: jaxsweep's first run (empty compilation cache); a2: its second run (programs "
         "from the cache on disk, as a repeated `jaxsweep run` finds them); a3: a2 on a journal "
-        "file instead of in memory; b, c, d: the peers (in memory)",
+        "file instead of in memory; a4: on a SQLite file (the default storage); b, c, d: the "
+        "peers (in memory)",
     )
     parser.add_argument("--spaces", default="fixed,article")
     parser.add_argument("--sizes", default="8,32,128,256,1024")
