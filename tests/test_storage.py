@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -100,3 +102,24 @@ def test_asking_reads_no_running_trial_of_its_own_again(tmp_path: Path) -> None:
         assert len(loaded) > 2 * 33  # what the worker's cache spares it
     finally:
         sqlalchemy.event.remove(models.TrialModel, "load", count)
+
+
+OPEN_AT_ONCE = """
+import sys, warnings
+import optuna
+from jaxsweep.storage import open_storage
+warnings.simplefilter("ignore")
+storage = open_storage(sys.argv[1], heartbeat=(60, 120, 0))
+optuna.create_study(storage=storage, study_name="s", load_if_exists=True)
+"""
+
+
+def test_workers_started_together_all_open_a_new_sqlite_file(tmp_path: Path) -> None:
+    """They race to create Optuna's tables; SQLite tells the losers "table … already exists".
+    A race, so a detector by chance: without the retry this failed 1 run in 3."""
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    command = [sys.executable, "-c", OPEN_AT_ONCE, url]
+    processes = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    errors = [process.communicate(timeout=120)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0] * 6, errors
+    assert optuna.get_all_study_names(url) == ["s"]

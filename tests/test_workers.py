@@ -1,4 +1,4 @@
-"""Several `jaxsweep run` processes on one study: the journal file storage and PostgreSQL."""
+"""Several `jaxsweep run` processes on one study: a SQLite file, a journal file and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -95,8 +95,11 @@ def check_one_study(url: str, results: list[subprocess.CompletedProcess[str]]) -
     assert len({t.user_attrs["worker"] for t in complete}) > 1  # the work was shared
 
 
-def test_four_workers_share_a_journal_file(tmp_path: Path) -> None:
-    url = f"journal:///{(tmp_path / 'shared.log').as_posix()}"
+@pytest.mark.parametrize("file", ["journal:///{}/shared.log", "sqlite:///{}/shared.db"])
+def test_four_workers_share_a_file(tmp_path: Path, file: str) -> None:
+    """On SQLite each worker keeps its own running trials (``trial_cache``) and must still see
+    every other worker's: the budget is met exactly."""
+    url = file.format(tmp_path.as_posix())
     results = run_workers(workers_sweep(tmp_path, url))
     check_one_study(url, results)
 

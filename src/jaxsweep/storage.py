@@ -96,9 +96,19 @@ def _created(url: str, options: dict[str, Any]) -> optuna.storages.RDBStorage:
     for attempt in range(3):
         try:
             return optuna.storages.RDBStorage(url, **options)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+        except sqlalchemy.exc.DBAPIError as exc:
+            if not _lost_race(exc):
+                raise
             time.sleep(0.2 * (attempt + 1))
     return optuna.storages.RDBStorage(url, **options)  # the last try's error goes to the caller
+
+
+def _lost_race(exc: sqlalchemy.exc.DBAPIError) -> bool:
+    """PostgreSQL and MySQL report a table made meanwhile as a duplicate object; SQLite as an
+    operational error: "table … already exists" (seen with 6 processes on a new file)."""
+    if isinstance(exc, sqlalchemy.exc.IntegrityError | sqlalchemy.exc.ProgrammingError):
+        return True
+    return isinstance(exc, sqlalchemy.exc.OperationalError) and "already exists" in str(exc)
 
 
 def _write_ahead(engine: sqlalchemy.Engine) -> None:
