@@ -59,7 +59,12 @@ def open_storage(
     check_url(url, where)
     path = local_path(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(
+                where, f"cannot make the folder {path.parent} for {mask(url)!r} ({exc.strerror})"
+            ) from None
     if path is not None and url.startswith("journal:"):
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
     options: dict[str, Any] = {}
