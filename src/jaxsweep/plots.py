@@ -93,14 +93,15 @@ def plot_lr_find(suggestions: dict, path: Path, study: optuna.Study) -> Path:
 
 
 def drop_crowded_legends(figure: Figure) -> None:
+    """Remove each legend of more than ``LEGEND_ENTRIES`` entries (Optuna's: one a trial)."""
     for legend in [axes.get_legend() for axes in figure.axes]:
         if legend is not None and len(legend.legend_handles) > LEGEND_ENTRIES:
             legend.remove()
 
 
 def save(figure: Figure, path: Path) -> None:
-    """A PNG of 900 x 550 pixels; the layout fitted in the one drawing (a tight bounding box
-    draws the figure twice)."""
+    """Write a PNG of 900 x 550 pixels, the layout fitted in its one drawing (a tight bounding
+    box draws the figure twice), and close the figure."""
     figure.set_size_inches(9, 5.5)
     figure.set_layout_engine("tight")
     figure.savefig(path, dpi=100)

@@ -48,6 +48,8 @@ class OwnTrialsCache(optuna.storages._CachedStorage):
         return trial_id
 
     def _read_trials_from_remote_storage(self, study_id: int) -> None:
+        """Optuna's own, but for two things: this worker's running trials are left out, and
+        the trials read are those above the newest id read, not above the newest finished."""
         with self._lock:
             study = self._studies.setdefault(study_id, _StudyInfo())
             newest = self._newest.get(study_id, -1)
@@ -81,20 +83,19 @@ class OwnTrialsCache(optuna.storages._CachedStorage):
     ) -> None:
         super().set_trial_param(trial_id, param_name, param_value_internal, distribution)
         value = distribution.to_external_repr(param_value_internal)
-        self._update(trial_id, "params", param_name, value)
-        self._update(trial_id, "distributions", param_name, distribution)
+        self._update(trial_id, params={param_name: value}, distributions={param_name: distribution})
 
     def set_trial_intermediate_value(self, trial_id: int, step: int, value: float) -> None:
         super().set_trial_intermediate_value(trial_id, step, value)
-        self._update(trial_id, "intermediate_values", step, value)
+        self._update(trial_id, intermediate_values={step: value})
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         super().set_trial_user_attr(trial_id, key, value)
-        self._update(trial_id, "user_attrs", key, _as_stored(value))
+        self._update(trial_id, user_attrs={key: _as_stored(value)})
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         super().set_trial_system_attr(trial_id, key, value)
-        self._update(trial_id, "system_attrs", key, _as_stored(value))
+        self._update(trial_id, system_attrs={key: _as_stored(value)})
 
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
@@ -108,14 +109,16 @@ class OwnTrialsCache(optuna.storages._CachedStorage):
         study_id, number = self._trial_id_to_study_id_and_number[trial_id]
         return self._studies[study_id].trials[number]
 
-    def _update(self, trial_id: int, field: str, key: Any, value: Any) -> None:
-        """Copy-on-write, as Optuna's in-memory storage: lists of trials already handed out
-        keep the trial as it was."""
+    def _update(self, trial_id: int, **entries: dict[Any, Any]) -> None:
+        """Add ``entries`` to the named dict fields of an own trial's copy. Copy-on-write, as
+        Optuna's in-memory storage: lists of trials already handed out keep the trial as it
+        was."""
         with self._lock:
             if trial_id not in self._own:
                 return
             trial = copy.copy(self._cached(trial_id))
-            setattr(trial, field, {**getattr(trial, field), key: value})
+            for field, added in entries.items():
+                setattr(trial, field, {**getattr(trial, field), **added})
             study_id, number = self._trial_id_to_study_id_and_number[trial_id]
             self._studies[study_id].trials[number] = trial
 
