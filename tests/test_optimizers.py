@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -43,3 +44,31 @@ def test_mixed_keeps_two_moment_buffers_whatever_the_choices() -> None:
     state = mixed(KINDS, jnp.asarray(0), RATE, jnp.float32(MOMENTUM)).init(params)
     buffers = [leaf for leaf in jax.tree.leaves(state) if leaf.shape == (64, 64)]
     assert len(buffers) == 2
+
+
+def test_mixed_costs_one_division_and_one_root_a_weight() -> None:
+    """The weight-sized work of an update does not grow with the optimizers a program holds:
+    each member's optimizer is one formula with per-member scalars, not every optimizer's
+    update computed and one selected."""
+    params = {"w": jnp.ones((64, 64))}
+    tx = mixed(KINDS, jnp.asarray(1), RATE, jnp.float32(MOMENTUM))
+    jaxpr = jax.make_jaxpr(tx.update)(params, tx.init(params), params)
+
+    def weight_sized(primitive: str) -> int:
+        equations = [e for e in _equations(jaxpr.jaxpr) if e.primitive.name == primitive]
+        return sum(e.outvars[0].aval.shape == (64, 64) for e in equations)
+
+    assert weight_sized("div") == 1
+    assert weight_sized("sqrt") + weight_sized("rsqrt") == 1
+
+
+def _equations(jaxpr: jax.extend.core.Jaxpr) -> list[jax.extend.core.JaxprEqn]:
+    """Every equation, those of nested calls (jit, custom rules) included."""
+    found = []
+    for equation in jaxpr.eqns:
+        found.append(equation)
+        for value in equation.params.values():
+            inner = getattr(value, "jaxpr", value)
+            if isinstance(inner, jax.extend.core.Jaxpr):
+                found.extend(_equations(inner))
+    return found

@@ -1,10 +1,12 @@
 """The optimizers a member may use, as optax transformations with injected hyperparameters.
 
 A program whose members use different optimizers takes ``mixed``: one transformation that
-keeps two moment buffers per parameter and computes each member's own optimizer from them with
-optax's own moment, norm and bias-correction functions. Running every optimizer side by side
-and selecting one would keep nine buffers per parameter (SGD's trace twice, Adam's, Nadam's
-and Adamax's two, RMSProp's one) and cost a step and a compile several times over.
+keeps two moment buffers per parameter and computes each member's own optimizer from them as
+one formula whose scalars depend on the member's optimizer (``Coefficients``). Running every
+optimizer side by side and selecting one would keep nine buffers per parameter (SGD's trace
+twice, Adam's, Nadam's and Adamax's two, RMSProp's one) and cost a step and a compile several
+times over; computing each optimizer's update from the shared buffers and selecting one cost
+seven divisions and two roots a weight, a quarter of an article-space step at batch 2.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def scale_by_member(
     def update(updates: Any, state: MomentState, params: Any = None) -> tuple[Any, MomentState]:
         del params
         count = optax.safe_increment(state.count)
-        leaf = functools.partial(_member_leaf, kind, momentum, count)
+        leaf = functools.partial(_member_leaf, _coefficients(kind, momentum, count))
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
         step, mu, nu = jax.tree.transpose(
             jax.tree.structure(updates), jax.tree.structure((0, 0, 0)), out
@@ -80,40 +82,60 @@ def scale_by_member(
     return optax.GradientTransformation(init, update)
 
 
+class Coefficients(NamedTuple):
+    """A member's optimizer as the scalars of one formula (see ``_member_leaf``), worked out
+    once a step for the member, so that a weight costs one division and one root whatever
+    the optimizer: an article-space step at batch 2 took 12-14% less time than with every
+    optimizer's update computed and one selected, at batch 32 3-8% less."""
+
+    mu_decay: jax.Array
+    mu_gain: jax.Array
+    nu_decay: jax.Array
+    nu_gain: jax.Array
+    from_mu: jax.Array  # the update's numerator: from_mu mu + from_g g
+    from_g: jax.Array
+    from_nu: jax.Array  # its denominator: sqrt(from_nu nu + inner) + outer, or Adamax's nu
+    inner: jax.Array
+    outer: jax.Array
+    adamax: jax.Array
+
+
+# jitted as optax's bias correction is: a power computed op by op rounds differently
+@functools.partial(jax.jit, inline=True)
+def _coefficients(kind: jax.Array, momentum: jax.Array, count: jax.Array) -> Coefficients:
+    """The member's scalars, by kind as each optax alias computes its update. A bias
+    correction is a factor, one over optax's divisor, and RMSProp divides by a root where
+    optax multiplies by its inverse: updates agree with optax's to float32 rounding (tested),
+    not bit for bit."""
+    one, zero = jnp.float32(1.0), jnp.float32(0.0)
+    mu_hat, nu_hat = one / (1 - B1**count), one / (1 - B2**count)
+    ahead = one / (1 - B1 ** optax.safe_increment(count))  # Nadam's look-ahead
+    # by kind, in KINDS' order: sgd, adam, nadam, rmsprop, adamax, sgd_nesterov
+    rows = {
+        "mu_decay": (momentum, B1, B1, B1, B1, momentum),
+        "mu_gain": (one, 1 - B1, 1 - B1, 1 - B1, 1 - B1, one),
+        "nu_decay": (zero, B2, B2, RMS_DECAY, B2, zero),
+        "nu_gain": (zero, 1 - B2, 1 - B2, 1 - RMS_DECAY, zero, zero),
+        "from_mu": (one, mu_hat, B1 * ahead, zero, mu_hat, momentum),
+        "from_g": (zero, zero, (1 - B1) * mu_hat, one, zero, one),
+        "from_nu": (zero, nu_hat, nu_hat, one, zero, zero),
+        "inner": (one, zero, zero, EPS, zero, one),
+        "outer": (zero, EPS, EPS, zero, zero, zero),
+    }
+    assert KINDS == ("sgd", "adam", "nadam", "rmsprop", "adamax", "sgd_nesterov")
+    values = {name: jax.lax.select_n(kind, *map(jnp.float32, row)) for name, row in rows.items()}
+    return Coefficients(**values, adamax=kind == KINDS.index("adamax"))
+
+
 def _member_leaf(
-    kind: jax.Array,
-    momentum: jax.Array,
-    count: jax.Array,
-    g: jax.Array,
-    mu: jax.Array,
-    nu: jax.Array,
+    c: Coefficients, g: jax.Array, mu: jax.Array, nu: jax.Array
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """One parameter's update and new moments under each kind; the member's kind is selected."""
-    sgd = (kind == KINDS.index("sgd")) | (kind == KINDS.index("sgd_nesterov"))
-    trace = g + momentum * mu  # optax.trace, SGD's momentum
-    mu = jnp.where(sgd, trace, optax.tree.update_moment(g, mu, B1, 1))
-    nu = _select(
-        kind,
-        rmsprop=optax.tree.update_moment_per_elem_norm(g, nu, RMS_DECAY, 2),
-        adamax=optax.tree.update_infinity_moment(g, nu, B2, EPS),
-        default=optax.tree.update_moment_per_elem_norm(g, nu, B2, 2),  # Adam's and Nadam's
-    )
-    mu_hat = optax.tree.bias_correction(mu, B1, count)
-    nu_hat = optax.tree.bias_correction(nu, B2, count)
-    ahead = optax.tree.bias_correction(mu, B1, optax.safe_increment(count))  # Nadam's look-ahead
-    nadam_hat = B1 * ahead + (1 - B1) * optax.tree.bias_correction(g, B1, count)
-    step = _select(
-        kind,
-        sgd=mu,
-        sgd_nesterov=g + momentum * mu,
-        adam=mu_hat / (jnp.sqrt(nu_hat) + EPS),
-        nadam=nadam_hat / (jnp.sqrt(nu_hat) + EPS),
-        rmsprop=jax.lax.rsqrt(nu + EPS) * g,
-        adamax=mu_hat / nu,
-    )
-    return step, mu, nu
-
-
-def _select(kind: jax.Array, default: Any = None, **by_name: jax.Array) -> jax.Array:
-    """The value for optimizer ``KINDS[kind]``; kinds not named get ``default``."""
-    return jax.lax.select_n(kind, *(by_name.get(name, default) for name in KINDS))
+    """One parameter's update and new moments under the member's optimizer: SGD's trace
+    g + momentum mu, or optax's moments (1 - b) g + b m; Adamax's infinity norm; then the
+    numerator over the denominator."""
+    mu = c.mu_gain * g + c.mu_decay * mu
+    squared = c.nu_gain * (g * g) + c.nu_decay * nu
+    nu = jnp.where(c.adamax, jnp.maximum(jnp.abs(g) + EPS, B2 * nu), squared)
+    numerator = c.from_mu * mu + c.from_g * g
+    denominator = jnp.where(c.adamax, nu, jnp.sqrt(c.from_nu * nu + c.inner) + c.outer)
+    return numerator / denominator, mu, nu
