@@ -9,7 +9,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxsweep.optimizers import KINDS, mixed, single
+from jaxsweep.optimizers import KINDS, clip_by_global_norm, mixed, single
 
 STEPS, RATE, MOMENTUM = 12, 0.05, 0.9
 
@@ -72,3 +72,22 @@ def _equations(jaxpr: jax.extend.core.Jaxpr) -> list[jax.extend.core.JaxprEqn]:
             if isinstance(inner, jax.extend.core.Jaxpr):
                 found.extend(_equations(inner))
     return found
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 3.0, np.inf])
+def test_clipping_scales_as_optax_clips(max_norm: float) -> None:
+    keys = jax.random.split(jax.random.PRNGKey(2), 3)
+    updates = {
+        "kernel": jax.random.normal(keys[0], (7, 5)),
+        "bias": jax.random.normal(keys[1], (5,)),
+        "slope": jax.random.normal(keys[2], ()),
+    }
+    expected, _ = optax.clip_by_global_norm(max_norm).update(updates, optax.EmptyState())
+    got, _ = clip_by_global_norm(jnp.float32(max_norm)).update(updates, optax.EmptyState())
+    for name in updates:
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-6, err_msg=name)
+    clipped = optax.tree.norm(got)
+    assert float(clipped) == pytest.approx(min(max_norm, float(optax.tree.norm(updates))))
+    if max_norm == np.inf:  # not clipped: untouched, bit for bit
+        for name in updates:
+            np.testing.assert_array_equal(got[name], updates[name])

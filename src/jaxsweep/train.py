@@ -128,7 +128,7 @@ def make_optimizer(
     if learning_rate is None:
         plateau = schedules.plateau(cohort.scheduled, hyper.schedule, per_epoch)
     return optax.chain(
-        *([optax.clip_by_global_norm(hyper.clip_norm)] if cohort.clipping else []),
+        *([optimizers.clip_by_global_norm(hyper.clip_norm)] if cohort.clipping else []),
         inner,
         *([plateau] if plateau else []),
     )
