@@ -134,21 +134,17 @@ def _coefficients(kind: jax.Array, momentum: jax.Array, count: jax.Array) -> Coe
     one, zero = jnp.float32(1.0), jnp.float32(0.0)
     mu_hat, nu_hat = one / (1 - B1**count), one / (1 - B2**count)
     ahead = one / (1 - B1 ** optax.safe_increment(count))  # Nadam's look-ahead
-    # by kind, in KINDS' order: sgd, adam, nadam, rmsprop, adamax, sgd_nesterov
-    rows = {
-        "mu_decay": (momentum, B1, B1, B1, B1, momentum),
-        "mu_gain": (one, 1 - B1, 1 - B1, 1 - B1, 1 - B1, one),
-        "nu_decay": (zero, B2, B2, RMS_DECAY, B2, zero),
-        "nu_gain": (zero, 1 - B2, 1 - B2, 1 - RMS_DECAY, zero, zero),
-        "from_mu": (one, mu_hat, B1 * ahead, zero, mu_hat, momentum),
-        "from_g": (zero, zero, (1 - B1) * mu_hat, one, zero, one),
-        "from_nu": (zero, nu_hat, nu_hat, one, zero, zero),
-        "inner": (one, zero, zero, EPS, zero, one),
-        "outer": (zero, EPS, EPS, zero, zero, zero),
+    by_kind = {  # in Coefficients' order, Adamax's flag aside
+        "sgd": (momentum, one, zero, zero, one, zero, zero, one, zero),
+        "sgd_nesterov": (momentum, one, zero, zero, momentum, one, zero, one, zero),
+        "adam": (B1, 1 - B1, B2, 1 - B2, mu_hat, zero, nu_hat, zero, EPS),
+        "nadam": (B1, 1 - B1, B2, 1 - B2, B1 * ahead, (1 - B1) * mu_hat, nu_hat, zero, EPS),
+        "rmsprop": (B1, 1 - B1, RMS_DECAY, 1 - RMS_DECAY, zero, one, one, EPS, zero),
+        "adamax": (B1, 1 - B1, B2, zero, mu_hat, zero, zero, one, zero),
     }
-    assert KINDS == ("sgd", "adam", "nadam", "rmsprop", "adamax", "sgd_nesterov")
-    values = {name: jax.lax.select_n(kind, *map(jnp.float32, row)) for name, row in rows.items()}
-    return Coefficients(**values, adamax=kind == KINDS.index("adamax"))
+    columns = zip(*(by_kind[name] for name in KINDS), strict=True)
+    values = [jax.lax.select_n(kind, *map(jnp.float32, column)) for column in columns]
+    return Coefficients(*values, adamax=kind == KINDS.index("adamax"))
 
 
 def _member_leaf(
