@@ -19,7 +19,6 @@ use_every_core()  # before JAX starts
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
-import json  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -27,6 +26,7 @@ from pathlib import Path  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
+import report  # noqa: E402  (beside this script)
 from population_vs_sequential import SPACES, sweep_file  # noqa: E402  (beside this script)
 
 from jaxsweep.config import load_sweep  # noqa: E402
@@ -127,20 +127,16 @@ def main() -> None:
     )
     table = markdown(rows, float(fixed_ms), float(per_row_ms), args.population)
     print(table)
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    (out / "batch_sizes.md").write_text(table)
-    (out / "batch_sizes.json").write_text(
-        json.dumps(
-            {
-                "args": vars(args),
-                "devices": jax.local_device_count(),
-                "rows": rows,
-                "step_ms_fixed": float(fixed_ms),
-                "step_ms_per_row": float(per_row_ms),
-            },
-            indent=2,
-        )
+    report.write(
+        "batch_sizes",
+        table,
+        {
+            "args": vars(args),
+            "devices": jax.local_device_count(),
+            "rows": rows,
+            "step_ms_fixed": float(fixed_ms),
+            "step_ms_per_row": float(per_row_ms),
+        },
     )
 
 

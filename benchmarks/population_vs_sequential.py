@@ -46,6 +46,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 import peers  # noqa: E402  (beside this script)
+import report  # noqa: E402
 
 from jaxsweep import collector  # noqa: E402
 from jaxsweep.config import load_sweep  # noqa: E402
@@ -336,21 +337,17 @@ def main() -> None:
         scale = scaling(args.epochs, [int(s) for s in args.sizes.split(",") if s])
     table = markdown(rows, scale, peak)
     print(table)
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    (out / "population_vs_sequential.md").write_text(table)
-    (out / "population_vs_sequential.json").write_text(
-        json.dumps(
-            {
-                "args": vars(args),
-                "cores": os.cpu_count(),
-                "devices": jax.local_device_count(),
-                "comparison": rows,
-                "matmul_peak_flops": peak,
-                "scaling": scale,
-            },
-            indent=2,
-        )
+    report.write(
+        "population_vs_sequential",
+        table,
+        {
+            "args": vars(args),
+            "cores": os.cpu_count(),
+            "devices": jax.local_device_count(),
+            "comparison": rows,
+            "matmul_peak_flops": peak,
+            "scaling": scale,
+        },
     )
 
 

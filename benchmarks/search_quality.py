@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import optuna
+import report  # beside this script
 
 from jaxsweep.config import load_sweep
 from jaxsweep.storage import open_storage
@@ -113,10 +114,7 @@ def main() -> None:
         ]
     )
     print(table)
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    (out / "search_quality.md").write_text(table + "\n")
-    (out / "search_quality.json").write_text(json.dumps({"args": vars(args), "rows": rows}))
+    report.write("search_quality", table, {"args": vars(args), "rows": rows})
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import optuna
+import report  # beside this script
 from rich.console import Console
 
 from jaxsweep.config import load_sweep
@@ -89,12 +90,7 @@ def main() -> None:
         f"{r['seconds']:.0f} |"
         for r in rows
     ]
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    (out / "staged_vs_single.md").write_text("\n".join(table) + "\n")
-    (out / "staged_vs_single.json").write_text(
-        json.dumps({"args": vars(args), "rows": rows}, indent=1)
-    )
+    report.write("staged_vs_single", "\n".join(table), {"args": vars(args), "rows": rows})
     print("\n".join(table))
 
 
