@@ -20,31 +20,18 @@ use_every_core()  # before JAX starts
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
-import report  # noqa: E402  (beside this script)
-from population_vs_sequential import SPACES, sweep_file  # noqa: E402  (beside this script)
+import report  # noqa: E402  (beside this script, as population_vs_sequential)
+from population_vs_sequential import SPACES, sweep_file, training_seconds  # noqa: E402
 
 from jaxsweep.config import load_sweep  # noqa: E402
-from jaxsweep.placement import spread  # noqa: E402
-from jaxsweep.population import (  # noqa: E402
-    Palette,
-    cohort_of,
-    device_data,
-    devices_for,
-    hyper_of,
-    member_keys,
-    stack_hypers,
-)
+from jaxsweep.population import Palette, cohort_of  # noqa: E402
 from jaxsweep.space import MemberConfig  # noqa: E402
 from jaxsweep.sweep import Prepared, prepare, propose_from_space, quiet_optuna  # noqa: E402
-from jaxsweep.train import population_trainer  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
 
 
 def members(prepared: Prepared, count: int, batch_size: int) -> list[MemberConfig]:
@@ -56,25 +43,6 @@ def members(prepared: Prepared, count: int, batch_size: int) -> list[MemberConfi
         dataclasses.replace(c, train=dataclasses.replace(c.train, batch_size=batch_size))
         for c in configs
     ]
-
-
-def epoch_seconds(prepared: Prepared, configs: list[MemberConfig], repeats: int) -> float:
-    """The best time of one epoch of ``configs`` in one program, compile excluded."""
-    dataset = prepared.dataset
-    cohort = cohort_of(configs[0], dataset.task, Palette.of_space(prepared.space))
-    devices = devices_for(len(configs))
-    hyper = stack_hypers([hyper_of(c, dataset.train.y, cohort) for c in configs], devices)
-    keys = spread(member_keys(0, list(range(len(configs)))), devices)
-    data = device_data(dataset)
-    trainer = population_trainer(cohort, prepared.settings)
-    state = trainer.init(keys, hyper, data.X_train[:1])
-    jax.block_until_ready(trainer.run(state, hyper, data, 1))  # compile
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        jax.block_until_ready(trainer.run(state, hyper, data, 1))
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def markdown(rows: list[dict], fixed_ms: float, per_row_ms: float, population: int) -> str:
@@ -110,7 +78,8 @@ def main() -> None:
     rows = []
     for batch_size in sorted(int(b) for b in args.batch_sizes.split(",")):
         configs = members(prepared, args.population, batch_size)
-        seconds = epoch_seconds(prepared, configs, args.repeats)
+        cohort = cohort_of(configs[0], prepared.dataset.task, Palette.of_space(prepared.space))
+        seconds = training_seconds(prepared, cohort, configs, 1, args.repeats)
         steps = prepared.settings.steps_per_epoch(batch_size)
         rows.append(
             {

@@ -70,7 +70,7 @@ from jaxsweep.sweep import (  # noqa: E402
     quiet_optuna,
     run_search,
 )
-from jaxsweep.train import population_trainer, population_variables  # noqa: E402
+from jaxsweep.train import Cohort, population_trainer, population_variables  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SPACES = {
@@ -208,6 +208,27 @@ def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - started)
 
 
+def training_seconds(
+    prepared: Prepared, cohort: Cohort, configs: list[MemberConfig], epochs: int, repeats: int = 1
+) -> float:
+    """The best time of ``epochs`` epochs of ``configs`` in one program of ``cohort``, split
+    over the local devices as a sweep splits it; compile time excluded."""
+    dataset = prepared.dataset
+    devices = devices_for(len(configs))
+    hyper = stack_hypers([hyper_of(c, dataset.train.y, cohort) for c in configs], devices)
+    keys = spread(member_keys(0, list(range(len(configs)))), devices)
+    data = device_data(dataset)
+    trainer = population_trainer(cohort, prepared.settings)
+    state = trainer.init(keys, hyper, data.X_train[:1])
+    jax.block_until_ready(trainer.run(state, hyper, data, epochs))  # compile
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        jax.block_until_ready(trainer.run(state, hyper, data, epochs))
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
 def scaling(epochs: int, sizes: list[int]) -> list[dict]:
     """Fixed-structure populations: trials/s (compile excluded) and FLOP/s."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -217,30 +238,21 @@ def scaling(epochs: int, sizes: list[int]) -> list[dict]:
     structure = {"n_layers": 2, "units": 64, "batch_size": 32, "optimizer": "adam"}
     member = resolve(structure, dataset.task, dataset.output_dim)
     cohort = cohort_of(member, dataset.task)
-    trainer = population_trainer(cohort, settings)
-    data = device_data(dataset)
     steps = settings.steps_per_epoch(32)
     dims = [dataset.train.X.shape[1], *member.model.widths, dataset.output_dim]
     weights = sum(a * b for a, b in itertools.pairwise(dims))
     flops_per_member = epochs * (6 * weights * steps * 32 + 2 * weights * len(dataset.val.y))
     rows = []
     for size in sizes:
-        devices = devices_for(size)
         configs = [
             resolve(structure | {"learning_rate": float(r)}, dataset.task, dataset.output_dim)
             for r in np.geomspace(1e-4, 1e-2, size)
         ]
-        hyper = stack_hypers([hyper_of(c, dataset.train.y, cohort) for c in configs], devices)
-        keys = spread(member_keys(0, list(range(size))), devices)
-        state = trainer.init(keys, hyper, data.X_train[:1])
-        jax.block_until_ready(trainer.run(state, hyper, data, epochs))  # compile
-        started = time.perf_counter()
-        jax.block_until_ready(trainer.run(state, hyper, data, epochs))
-        seconds = time.perf_counter() - started
+        seconds = training_seconds(prepared, cohort, configs, epochs)
         rows.append(
             {
                 "population": size,
-                "devices": devices,
+                "devices": devices_for(size),
                 "seconds": seconds,
                 "trials_per_s": size / seconds,
                 "flops": size * flops_per_member / seconds,
