@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import pytest
 import yaml
 
@@ -19,6 +20,12 @@ from jaxsweep.data import Dataset, load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_SPACE = REPO / "search_spaces" / "small.yaml"
+
+# Blocks, program caps and host devices are how a CPU shares out a population; an accelerator
+# trains a device's share in one program, so tests of that sharing run on a CPU only.
+cpu_only = pytest.mark.skipif(
+    jax.default_backend() != "cpu", reason="how a CPU shares out a population (no accelerator)"
+)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,8 +8,9 @@ import sys
 PROBE = """
 import gc
 from jaxsweep import collector
+before = gc.get_freeze_count()  # what the interpreter's own start-up froze, if anything
 collector.settle()  # not tuned: an embedding process keeps its collector
-untuned = gc.get_freeze_count()
+untuned = gc.get_freeze_count() - before
 collector.tune()
 collector.settle()
 print(untuned, gc.get_freeze_count() > 0, gc.get_threshold() == collector.THRESHOLDS)

@@ -19,6 +19,9 @@ from jaxsweep.population import (
 )
 from jaxsweep.space import resolve
 from jaxsweep.train import Settings, make_trainer, population_trainer
+from tests.conftest import cpu_only
+
+pytestmark = cpu_only
 
 SETTINGS = Settings("accuracy", maximize=True, patience=None, min_delta=0.0, record_steps=True)
 CHOICES = [

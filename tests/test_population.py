@@ -15,6 +15,7 @@ from jaxsweep.placement import program_cap
 from jaxsweep.population import Palette, cohort_of, hyper_of, padded_size, stack_hypers
 from jaxsweep.slots import program_size
 from jaxsweep.space import load_space, parse_space, resolve
+from tests.conftest import cpu_only
 
 ARTICLE = Path(__file__).parent.parent / "search_spaces" / "article.yaml"
 
@@ -76,6 +77,7 @@ def test_padded_sizes_are_few_and_fill_every_device() -> None:
     assert padded_size(17, devices=16) == 32
 
 
+@cpu_only
 def test_four_devices_give_the_results_of_one() -> None:
     assert jax.local_device_count() == 1
     one, four = run_here(), run_on(4)
@@ -96,6 +98,7 @@ def test_a_program_holds_dropout_and_clipping_only_where_the_space_can_use_them(
     assert len(article.activations) == 9 and len(article.optimizers) == 6
 
 
+@cpu_only
 def test_on_a_cpu_a_population_wider_than_a_block_a_device_is_split_without_more_padding() -> None:
     wide = cohort_of(resolve({"n_layers": 5, "units": 100}, "multiclass", 10), "multiclass")
     cap = program_cap(wide.layout.weights(64))
