@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import signal
 import sqlite3
@@ -48,6 +49,14 @@ def test_run_fills_the_study_and_writes_the_best_params(finished_sweep) -> None:
     assert best["config"]["model"]["output_activation"] == "softmax"
     assert best["config"]["train"]["loss"] == "cross_entropy"
     assert "best trial" in stdout
+
+
+def test_the_header_names_the_study_and_the_devices_it_trains_on(finished_sweep) -> None:
+    _, stdout = finished_sweep
+    header = re.search(r"study digits in sqlite:///\S+: (.+)", stdout)
+    assert header, stdout
+    devices = r"\d+ (CPU devices?|[A-Z]+s? \(.+\))"  # a CPU: a device a core
+    assert re.fullmatch(rf"iris \(multiclass\), population 4, 3 epochs, on {devices}", header[1])
 
 
 def test_every_trial_reports_each_trained_epoch(finished_sweep) -> None:

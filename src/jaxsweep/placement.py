@@ -38,6 +38,16 @@ def member_mesh(devices: int) -> Mesh:
     return Mesh(np.array(jax.local_devices()[:devices]), (AXIS,))
 
 
+def describe_devices() -> str:
+    """The local devices populations spread over, as a sweep's header names them: '2 CPU
+    devices' (one a core), '1 GPU (NVIDIA H200)'."""
+    devices = jax.local_devices()
+    count, platform = len(devices), devices[0].platform
+    if platform == "cpu":
+        return f"{count} CPU device{'s' * (count > 1)}"
+    return f"{count} {platform.upper()}{'s' * (count > 1)} ({devices[0].device_kind})"
+
+
 def spread(tree: Any, devices: int) -> Any:
     """Place a population's arrays (from the host or a device) with their member axis split
     over ``devices`` local devices; shared data follows to each device."""

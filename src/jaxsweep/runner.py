@@ -15,6 +15,7 @@ from jaxsweep import collector, stored, sweep
 from jaxsweep.config import SweepConfig
 from jaxsweep.errors import Interrupted, UserError
 from jaxsweep.lr_stage import print_suggestions, run_lr_find, windows_of
+from jaxsweep.placement import describe_devices
 from jaxsweep.plots import write_plots
 from jaxsweep.results import best_params_document, write_results
 from jaxsweep.schedule_stage import run_schedule
@@ -48,7 +49,7 @@ def run_sweep(config: SweepConfig, console: Console) -> None:
     console.print(
         f"study [bold]{search.study_name}[/] in {mask(config.storage_url)}: "
         f"{prepared.dataset.name} ({prepared.dataset.task}), "
-        f"population {config.population}, {config.epochs} epochs",
+        f"population {config.population}, {config.epochs} epochs, on {describe_devices()}",
         highlight=False,
     )
     studies = [search]
