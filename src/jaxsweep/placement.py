@@ -5,10 +5,13 @@ a CPU, one per core; or GPUs) without communication. On a CPU, a device then tra
 block after block, each block through all of the call's epochs, instead of vmapping all of
 them: a step of a vmapped 128-member share swept every member's weights, gradients and
 optimizer moments through memory (about 18 MB for 2 x 64 Adam members), while a block's stay in
-cache through its steps. Measured on digits, 10 epochs, 2 cores: 256 members of 2 x 64 trained
-1.3 to 1.5 times as many trials a second in blocks (4 to 32 members ran alike), 1024 members
-1.8 times, 256 of 5 x 100 1.5 times (blocks of 4 to 8 best, of 1 slowest). A block is the same
-vmapped program, only narrower: results agree to float rounding (tested).
+cache through its steps. Measured on digits, 10 epochs, 2 cores: 256 members of 2 x 64
+trained 1.3 to 1.5 times as many trials a second in blocks (4 to 32 members ran alike), 1024
+members 1.8 times, 256 of 5 x 100 1.5 times (blocks of 4 to 8 best, of 1 slowest). On another
+machine, AVX2 with 512 KB of L2 a core, an epoch of 64 article-space members of 5 x 100 took 3.1 to
+3.2 s at batch 2 in blocks of 4, 3.6 to 3.8 s in blocks of 2 and 4.4 to 4.6 s in blocks of 8
+(batch 32: 0.80 to 0.95 s, 0.82 to 0.92 s, 1.06 s). A block is the same vmapped program, only
+narrower: results agree to float rounding (tested).
 """
 
 from __future__ import annotations
@@ -25,9 +28,14 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxsweep.stored import Stored
 
 AXIS = "members"
-# A block's weights, gradients and two optimizer moments at most: 32 members of 2 x 64 and 8 of
-# 5 x 100, each in the best-measured range (see above).
-BLOCK_BYTES = 8 << 20
+# A block's weights, gradients and two optimizer moments at most: 16 members of 2 x 64 and 4 of
+# 5 x 100, in the best-measured range of both machines (see above). Against blocks of 8 MiB, a
+# 256-trial article-space sweep on the AVX2 machine ran 3.00 to 3.14 trials/s, not 2.58 to 2.80.
+BLOCK_BYTES = 4 << 20
+# A program's members a device, at most (see ``program_cap``): two blocks. Capped at one, the
+# same sweep ran 1.10 trials/s on an empty compilation cache, not 1.49, and first reached 0.97
+# accuracy after 150 s, not 55 s: more, smaller programs, each cohort's first trials later.
+PROGRAM_BYTES = 8 << 20
 SLOTS_PER_WEIGHT = 4  # the weight, its gradient and an optimizer's two moments (Adam's)
 
 # one member: (state, hyper, data, n_epochs) -> (state, history)
@@ -73,13 +81,13 @@ def block_members(weights: int, block_bytes: int = BLOCK_BYTES) -> int:
 
 
 def program_cap(weights: int) -> int | None:
-    """On a CPU, the most members a program usefully holds: a block a device. Blocks run one
-    after another, so a wider program trains no more trials a second (2 x 64 members: 154.6
-    trials/s at 32, 152.0 at 256, 152.7 at 1024), it only tells its trials later. None on
+    """On a CPU, the most members a program usefully holds: ``PROGRAM_BYTES`` a device. Blocks
+    run one after another, so a wider program trains no more trials a second (2 x 64 members:
+    154.6 trials/s at 32, 152.0 at 256, 152.7 at 1024), it only tells its trials later. None on
     accelerators, where a wider program is faster."""
     if jax.default_backend() != "cpu":
         return None
-    return jax.local_device_count() * block_members(weights)
+    return jax.local_device_count() * block_members(weights, PROGRAM_BYTES)
 
 
 class PopulationRun:
