@@ -84,7 +84,7 @@ class Program:
 def program_size(sizes: dict[Cohort, int], cohort: Cohort, members: int, input_dim: int) -> int:
     """A cohort's program has one size, set by its first population (see ``padded_size``):
     later populations are padded to it or split, so it compiles once. On a CPU, a population
-    wider than a block a device (``placement.program_cap``) is split into programs that train
+    wider than two blocks a device (``placement.program_cap``) is split into programs that train
     one after another, where that pads it no more: as many trials a second, told sooner.
     Programs below half the cap are not considered: each call has its own overhead."""
     if cohort not in sizes:
