@@ -99,7 +99,7 @@ def test_a_program_holds_dropout_and_clipping_only_where_the_space_can_use_them(
 
 
 @cpu_only
-def test_on_a_cpu_a_population_wider_than_a_block_a_device_is_split_without_more_padding() -> None:
+def test_on_a_cpu_a_population_wider_than_its_cap_a_device_is_split_without_more_padding() -> None:
     wide = cohort_of(resolve({"n_layers": 5, "units": 100}, "multiclass", 10), "multiclass")
     cap = program_cap(wide.layout.weights(64))
     assert cap == 10  # one device: 8 MiB over 47,910 weights of 16 bytes (with Adam's moments)

@@ -71,13 +71,13 @@ def block_size(members: int, params: Any, block_bytes: int = BLOCK_BYTES) -> int
     if jax.default_backend() != "cpu":
         return members
     weights = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(params)) // max(members, 1)
-    fit = block_members(weights, block_bytes)
+    fit = members_within(weights, block_bytes)
     return max(d for d in range(1, min(fit, members) + 1) if members % d == 0)
 
 
-def block_members(weights: int, block_bytes: int = BLOCK_BYTES) -> int:
-    """How many members of ``weights`` weights each fit a block."""
-    return max(1, block_bytes // (max(weights, 1) * 4 * SLOTS_PER_WEIGHT))
+def members_within(weights: int, budget: int) -> int:
+    """How many members of ``weights`` weights each fit ``budget`` bytes (a block, a program)."""
+    return max(1, budget // (max(weights, 1) * 4 * SLOTS_PER_WEIGHT))
 
 
 def program_cap(weights: int) -> int | None:
@@ -87,7 +87,7 @@ def program_cap(weights: int) -> int | None:
     accelerators, where a wider program is faster."""
     if jax.default_backend() != "cpu":
         return None
-    return jax.local_device_count() * block_members(weights, PROGRAM_BYTES)
+    return jax.local_device_count() * members_within(weights, PROGRAM_BYTES)
 
 
 class PopulationRun:
