@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optuna
 
+from jaxsweep.bulk_writes import report_all
 from jaxsweep.placement import program_cap, spread
 from jaxsweep.population import (
     Member,
@@ -119,6 +120,11 @@ class Told:
     diverged: bool
 
 
+# The trials that ended at an epoch boundary: each slot's trial, what it ended with, and why it
+# ended early (None, "pruned" or "interrupted").
+Tell = Callable[[list[tuple[Slot, Told, str | None]]], None]
+
+
 def train_cohort(
     cohort: Cohort,
     group: list[Slot],
@@ -127,13 +133,13 @@ def train_cohort(
     seed: int,
     y_train: np.ndarray,
     prune: Prune | None,
-    tell: Callable[[Slot, Told, str | None], None],
+    tell: Tell,
     size: int,
     refill: Refill | None = None,
 ) -> int:
     """Train ``group`` (at most ``size`` trials; see ``program_size``) and the trials ``refill``
-    brings, to the end; returns the epochs the program ran. ``tell(slot, told, reason)``: reason
-    is None, pruned or interrupted."""
+    brings, to the end; returns the epochs the program ran. ``tell`` hears the trials that
+    end at an epoch boundary together."""
     program = Program(cohort, settings, seed, y_train, devices_for(size))
     program.start([m for _, m in group], size, data.X_train[:1])
     slots: list[Slot | None] = [*group] + [None] * (len(program.state.stopped) - len(group))
@@ -151,11 +157,14 @@ def train_cohort(
         history, now = jax.device_get((history, _fields(program.state)))  # one transfer
         stopped = now.stopped
         before = now.epoch - history["trained"].sum(axis=1)  # trained epochs are a prefix
-        for i, slot in enumerate(slots):
-            for step in range(chunk):
-                if slot is not None and history["trained"][i, step]:
-                    value = float(history[settings.metric][i, step])
-                    slot[0].report(value, int(before[i]) + step + 1)
+        report_all(
+            [
+                (slot[0], int(before[i]) + step + 1, float(history[settings.metric][i, step]))
+                for i, slot in enumerate(slots)
+                for step in range(chunk)
+                if slot is not None and history["trained"][i, step]
+            ]
+        )
         pruned = []
         if prune is not None:
             alive = [i for i, slot in enumerate(slots) if slot is not None and not stopped[i]]
@@ -201,7 +210,7 @@ def _fields(state: Any) -> Readout:
 def _end(
     now: Readout,
     slots: list[Slot | None],
-    tell: Callable[[Slot, Told, str | None], None],
+    tell: Tell,
     reason: str | None,
     which: list[int] | None = None,
     pruned: Collection[int] = (),
@@ -210,6 +219,7 @@ def _end(
     which = [i for i, s in enumerate(slots) if s is not None] if which is None else which
     if not which:
         return
+    ended = []
     for i in which:
         told = Told(
             int(now.epoch[i]),
@@ -217,5 +227,6 @@ def _end(
             float(now.best_score[i]),
             bool(now.diverged[i]),
         )
-        tell(slots[i], told, "pruned" if i in pruned else reason)  # type: ignore[arg-type]
+        ended.append((slots[i], told, "pruned" if i in pruned else reason))
         slots[i] = None
+    tell(ended)  # type: ignore[arg-type]

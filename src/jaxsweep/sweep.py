@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from functools import partial
 
 import optuna
+from optuna.study._tell import _tell_with_warning
 
+from jaxsweep.bulk_writes import set_user_attrs_all
 from jaxsweep.config import SweepConfig
 from jaxsweep.data import Dataset, load_dataset
 from jaxsweep.errors import Interrupted, UserError
@@ -247,7 +249,7 @@ def _search_loop(
                     config.seed,
                     dataset.train.y,
                     None if config.pruner.type == "none" else partial(should_prune, study),
-                    lambda slot, told, why: _tell(study, slot, told, prepared.settings, why),
+                    lambda ended: _tell_all(study, ended, prepared.settings),
                     size,
                     asker.refill if config.refill else None,
                 )
@@ -308,13 +310,10 @@ class Asker:
             self.heartbeat.beat([trials[-1]._trial_id], running=True)
         kept = _drop_surplus(self.study, trials, self.budget)
         self.heartbeat.beat([t._trial_id for t in trials if t not in kept], running=False)
-        slots = []
-        for trial in kept:
-            config = self.propose(trial)
-            trial.set_user_attr("config", config.as_dict())
-            trial.set_user_attr("stage", self.stage)
-            trial.set_user_attr("worker", WORKER)  # which machine and process trained it
-            slots.append((trial, Member(trial.number, config)))
+        slots = [(trial, Member(trial.number, self.propose(trial))) for trial in kept]
+        # The worker attribute says which machine and process trained the trial.
+        attributes = {"stage": self.stage, "worker": WORKER}
+        set_user_attrs_all([(t, {"config": m.config.as_dict(), **attributes}) for t, m in slots])
         return slots
 
     def cohort(self, slot: Slot) -> Cohort:
@@ -407,25 +406,35 @@ def _wait_for_others(
         time.sleep(0.1)
 
 
-def _tell(
-    study: optuna.Study, slot: Slot, told: Told, settings: Settings, reason: str | None
+def _tell_all(
+    study: optuna.Study, ended: list[tuple[Slot, Told, str | None]], settings: Settings
 ) -> None:
-    trial = slot[0]
-    trial.set_user_attr("epochs", told.epochs)
-    trial.set_user_attr("best_epoch", told.best_epoch)
-    if reason == "interrupted":
-        trial.set_user_attr("stopped", "interrupted")
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    """Tell Optuna how each trial ended; their attributes are written together first.
+    ``Study.tell`` without its last step: reading the trial back, which on SQLite cost a
+    database read a trial (a fixed-space sweep of 256 trials: 72-75 trials/s, not 80-82)."""
+    set_user_attrs_all([(slot[0], _attributes(told, why)) for slot, told, why in ended])
+    for slot, told, why in ended:
+        if why == "interrupted":
+            state, value = optuna.trial.TrialState.FAIL, None
+        elif told.diverged or why == "pruned":
+            # A diverged trial is pruned rather than failed: a finished, bad result that counts
+            # towards the budget, and Optuna's samplers learn from its reported epochs.
+            state, value = optuna.trial.TrialState.PRUNED, None
+        else:
+            state, value = None, told.best_score * (1.0 if settings.maximize else -1.0)
+        _tell_with_warning(study, slot[0], value, state)
+
+
+def _attributes(told: Told, why: str | None) -> dict[str, object]:
+    """The epochs a trial trained, its best, and why it stopped early, if it did."""
+    attributes: dict[str, object] = {"epochs": told.epochs, "best_epoch": told.best_epoch}
+    if why == "interrupted":
+        attributes["stopped"] = "interrupted"
     elif told.diverged:
-        # Pruned rather than failed: a diverging configuration is a finished, bad result that
-        # counts towards the budget, and Optuna's samplers learn from its reported epochs.
-        trial.set_user_attr("stopped", "diverged: non-finite loss")
-        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-    elif reason == "pruned":
-        trial.set_user_attr("stopped", "pruned")
-        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-    else:
-        study.tell(trial, told.best_score * (1.0 if settings.maximize else -1.0))
+        attributes["stopped"] = "diverged: non-finite loss"
+    elif why == "pruned":
+        attributes["stopped"] = "pruned"
+    return attributes
 
 
 def _best(study: optuna.Study) -> float | None:

@@ -83,19 +83,19 @@ class OwnTrialsCache(optuna.storages._CachedStorage):
     ) -> None:
         super().set_trial_param(trial_id, param_name, param_value_internal, distribution)
         value = distribution.to_external_repr(param_value_internal)
-        self._update(trial_id, params={param_name: value}, distributions={param_name: distribution})
+        self.written(trial_id, params={param_name: value}, distributions={param_name: distribution})
 
     def set_trial_intermediate_value(self, trial_id: int, step: int, value: float) -> None:
         super().set_trial_intermediate_value(trial_id, step, value)
-        self._update(trial_id, intermediate_values={step: value})
+        self.written(trial_id, intermediate_values={step: value})
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         super().set_trial_user_attr(trial_id, key, value)
-        self._update(trial_id, user_attrs={key: _as_stored(value)})
+        self.written(trial_id, user_attrs={key: as_stored(value)})
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         super().set_trial_system_attr(trial_id, key, value)
-        self._update(trial_id, system_attrs={key: _as_stored(value)})
+        self.written(trial_id, system_attrs={key: as_stored(value)})
 
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
@@ -109,8 +109,9 @@ class OwnTrialsCache(optuna.storages._CachedStorage):
         study_id, number = self._trial_id_to_study_id_and_number[trial_id]
         return self._studies[study_id].trials[number]
 
-    def _update(self, trial_id: int, **entries: dict[Any, Any]) -> None:
-        """Add ``entries`` to the named dict fields of an own trial's copy. Copy-on-write, as
+    def written(self, trial_id: int, **entries: dict[Any, Any]) -> None:
+        """Add ``entries``, as written to the database, to the named dict fields of an own trial's
+        copy (``bulk_writes`` writes past the methods above). Copy-on-write, as
         Optuna's in-memory storage: lists of trials already handed out keep the trial as it
         was."""
         with self._lock:
@@ -123,6 +124,6 @@ class OwnTrialsCache(optuna.storages._CachedStorage):
             self._studies[study_id].trials[number] = trial
 
 
-def _as_stored(value: Any) -> Any:
+def as_stored(value: Any) -> Any:
     """An attribute as the database gives it back (JSON: tuples become lists, and so on)."""
     return json.loads(json.dumps(value))
