@@ -38,6 +38,7 @@ def _write(trials: list[optuna.Trial], together: bool) -> None:
     """Two epochs of reports, attributes, a report of a step already reported, then the end."""
     reports = [(t, step, 0.5 * step + t.number) for t in trials for step in (1, 2)]
     reports.append((trials[0], 1, float("nan")))  # step 1 again: Optuna keeps the first value
+    reports.append((trials[2], 3, float("inf")))  # stored in a column of its own
     attributes = [(t, {"config": {"widths": (8, 4)}, "stage": "search"}) for t in trials]
     attributes.append((trials[1], {"stage": "lr"}))  # the last value of a key given twice
     replaced = [(trials[1], {"stage": "schedule"}), (trials[2], {"best_epoch": 2})]
@@ -67,7 +68,11 @@ def test_written_together_the_study_is_as_optunas_own_writes_leave_it(
     _write(ours, together=True)
     _write(theirs, together=False)
     for trials, name in ((ours, "ours"), (theirs, "theirs")):
-        assert trials[2]._cached_frozen_trial.intermediate_values == {1: 2.5, 2: 3.0}
+        assert trials[2]._cached_frozen_trial.intermediate_values == {
+            1: 2.5,
+            2: 3.0,
+            3: float("inf"),
+        }
         assert trials[2]._cached_frozen_trial.user_attrs["stage"] == "search"
         seen = [_fields(t) for t in trials[0].study.get_trials()]  # by the writing process
         if isinstance(storage, str) or kind == "sqlite worker":  # and by a fresh one
