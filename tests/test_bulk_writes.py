@@ -109,7 +109,7 @@ def test_a_database_takes_a_populations_reports_in_one_transaction(tmp_path: Pat
     }
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize("kind", ["memory", "journal", "sqlite"])
 def test_a_finished_trial_refuses_them_as_optuna_refuses_a_write(tmp_path: Path, kind: str) -> None:
     trials = _population(STORAGES[kind](tmp_path), "s")
     trials[0].study.tell(trials[0], 0.5)
