@@ -49,8 +49,8 @@ def test_block_size_is_the_largest_divisor_that_fits() -> None:
     assert block_size(12, params, block_bytes=1 << 40) == 12  # all: one vmapped program
 
 
-@pytest.mark.parametrize("block", [1, 3])
-def test_blocks_train_like_the_whole_population_vmapped(iris: Dataset, block: int) -> None:
+def _population(iris: Dataset) -> tuple:
+    """CHOICES as one cohort's population: its state, hyperparameters and member trainer."""
     configs = [
         resolve({"n_layers": 2, "units": 8, "batch_size": 16} | c, "multiclass", 3) for c in CHOICES
     ]
@@ -60,12 +60,36 @@ def test_blocks_train_like_the_whole_population_vmapped(iris: Dataset, block: in
         member_keys(0, list(range(len(configs)))), hyper, jnp.asarray(iris.train.X[:1])
     )
     weights = sum(leaf[0].size for leaf in jax.tree.leaves(state.params))
-    member = make_trainer(cohort, SETTINGS).run
+    return cohort, state, hyper, make_trainer(cohort, SETTINGS).run, weights
+
+
+@pytest.mark.parametrize("block", [1, 3])
+def test_blocks_train_like_the_whole_population_vmapped(iris: Dataset, block: int) -> None:
+    cohort, state, hyper, member, weights = _population(iris)
     blocked = PopulationRun(member, cohort, block_bytes=block * weights * 16)
-    assert block_size(len(configs), state.params, blocked.block_bytes) == block
+    assert block_size(len(CHOICES), state.params, blocked.block_bytes) == block
     whole = PopulationRun(member, cohort, block_bytes=1 << 40)
     data = device_data(iris)
     ours, theirs = blocked(state, hyper, data, 3), whole(state, hyper, data, 3)
     assert np.asarray(theirs[0].diverged).tolist() == [False] * 5 + [True]
     for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_a_block_of_stopped_members_is_passed_over(iris: Dataset) -> None:
+    """Slots left empty and trials already told cost a block nothing; the block holding a
+    live member trains it as before."""
+    cohort, state, hyper, member, weights = _population(iris)
+    state = state._replace(stopped=jnp.asarray([False, True, True, True, True, True]))
+    blocked = PopulationRun(member, cohort, block_bytes=3 * weights * 16)  # blocks of 3
+    whole = PopulationRun(member, cohort, block_bytes=1 << 40)
+    data = device_data(iris)
+    (ours, history), (theirs, their_history) = (
+        run(state, hyper, data, 2) for run in (blocked, whole)
+    )
+    for a, b, before in zip(*map(jax.tree.leaves, (ours, theirs, state)), strict=True):
+        np.testing.assert_allclose(np.asarray(a)[:3], np.asarray(b)[:3], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(np.asarray(a)[3:], np.asarray(before)[3:])  # kept
+    assert np.asarray(history["trained"]).tolist() == [[True, True]] + [[False, False]] * 5
+    assert np.isnan(np.asarray(history["loss"])[3:]).all()  # the second block never ran
+    assert np.isfinite(np.asarray(their_history["loss"])[3:5]).all()  # vmapped, it ran
