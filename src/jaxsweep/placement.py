@@ -42,7 +42,8 @@ BLOCK_BYTES = 4 << 20
 PROGRAM_BYTES = 8 << 20
 SLOTS_PER_WEIGHT = 4  # the weight, its gradient and an optimizer's two moments (Adam's)
 
-# one member: (state, hyper, data, n_epochs) -> (state, history)
+# one member: (state, hyper, data, n_epochs) -> (state, history); state.stopped is a flag, and a
+# member that has stopped keeps its state (so a block of them can be passed over)
 Run = Callable[..., tuple[Any, Any]]
 
 
