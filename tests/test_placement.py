@@ -93,3 +93,21 @@ def test_a_block_of_stopped_members_is_passed_over(iris: Dataset) -> None:
     assert np.asarray(history["trained"]).tolist() == [[True, True]] + [[False, False]] * 5
     assert np.isnan(np.asarray(history["loss"])[3:]).all()  # the second block never ran
     assert np.isfinite(np.asarray(their_history["loss"])[3:5]).all()  # vmapped, it ran
+
+
+def test_a_block_computes_no_layer_past_its_deepest_member(iris: Dataset) -> None:
+    """A layer past every member of a block is not computed: NaN planted in the unused second
+    layer of the one-layer member reaches its gradients when it shares the program with
+    two-layer members, and is never touched in a block of its own."""
+    cohort, state, hyper, member, weights = _population(iris)
+    shallow = 3  # CHOICES' one-layer member
+    assert np.asarray(hyper.arch.depth).tolist() == [2, 2, 2, 1, 2, 2]
+    kernel = state.params["kernel_1"].at[shallow].set(jnp.nan)
+    state = state._replace(params=state.params | {"kernel_1": kernel})
+    blocked = PopulationRun(member, cohort, block_bytes=weights * 16)  # blocks of 1
+    whole = PopulationRun(member, cohort, block_bytes=1 << 40)
+    data = device_data(iris)
+    (ours, history), (theirs, _) = (run(state, hyper, data, 2) for run in (blocked, whole))
+    assert bool(np.asarray(theirs.diverged)[shallow])  # computed: 0 x NaN in the backward pass
+    assert not bool(np.asarray(ours.diverged)[shallow])
+    assert np.isfinite(np.asarray(history["loss"])[shallow]).all()

@@ -10,6 +10,7 @@ numbers at any padding: padded, it trains like the same network built at its own
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable
@@ -52,6 +53,10 @@ class Layout:
     activations: tuple[str, ...]
     batch_norm: bool  # some member may use batch norm
     dropout: bool  # some member may drop out
+    # The fewest hidden layers a member may have: the layers up to it are computed for every
+    # member, with no test of a block's reach (a test that always passes cost a fixed-depth
+    # population 8% of its speed).
+    shallowest: int = 1
 
     def weights(self, input_dim: int) -> int:
         """A member's parameters at this size: kernels and biases, batch norm's scales and
@@ -264,49 +269,43 @@ class MLP(nn.Module):
     """Hidden layers: Dense → BatchNorm? → activation → dropout?; then a Dense output layer
     (never dropped out). Returns the output layer's pre-activation; see ``train.py`` for the
     output activation and the loss that go with the task. ``key`` seeds the initial weights
-    (at init) and the training noise (RReLU, dropout) of this step."""
+    (at init) and the training noise (RReLU, dropout) of this step. ``reach``, when given, is
+    the greatest depth among the members computed together (a CPU's block, see ``placement``):
+    the hidden layers past it are the identity for every one of them, and are not computed."""
 
     layout: Layout
 
     @nn.compact
     def __call__(
-        self, x: jax.Array, arch: Arch, dropout_rate: jax.Array, key: jax.Array, train: bool
+        self,
+        x: jax.Array,
+        arch: Arch,
+        dropout_rate: jax.Array,
+        key: jax.Array,
+        train: bool,
+        reach: jax.Array | None = None,
     ) -> jax.Array:
         s = self.layout
-        units = jnp.arange(s.width)
         fan_in = jnp.asarray(x.shape[-1])
         h = x
         noise = None
         if train and (s.dropout or "rrelu" in s.activations):
             noise = unit_uniforms(key, s.depth, x.shape[0], s.width)
         for layer in range(s.depth):
-            width = arch.widths[layer]
-            kernel = self.param(
-                f"kernel_{layer}",
-                self._drawn(
-                    lambda _, shape, f=fan_in, w=width, i=layer: padded_kernel(
-                        key, i, shape, f, w, arch.initializer
-                    )
-                ),
-                (h.shape[-1], s.width),
+            hidden = functools.partial(
+                MLP._hidden,
+                layer=layer,
+                arch=arch,
+                dropout_rate=dropout_rate,
+                key=key,
+                noise=noise,
+                train=train,
             )
-            z = h @ kernel + self.param(f"bias_{layer}", nn.initializers.zeros, (s.width,))
-            if s.batch_norm:
-                normed = nn.BatchNorm(
-                    use_running_average=not train, momentum=0.9, name=f"batch_norm_{layer}"
-                )(z)
-                z = jnp.where(arch.batch_norm, normed, z)
-            slope = None
-            if "prelu" in s.activations:
-                slope = self.param(f"prelu_{layer}", nn.initializers.constant(PRELU_INIT), ())
-            drops, slopes = (None, None) if noise is None else (noise[0][layer], noise[1][layer])
-            a = activate(z, s.activations, arch.activation, slope, slopes)
-            if drops is not None and s.dropout:
-                a = dropout(a, dropout_rate, drops, arch.alpha_dropout)
-            a = jnp.where(units < width, a, 0.0)
-            real = layer < arch.depth
-            h = a if layer == 0 else jnp.where(real, a, h)  # past its depth: the identity
-            fan_in = jnp.where(real, width, fan_in)
+            if reach is None or layer < s.shallowest or self.is_initializing():
+                h, fan_in = hidden(self, h, fan_in)
+            else:
+                skipped = functools.partial(MLP._skipped, layer=layer, train=train)
+                h, fan_in = nn.cond(layer < reach, hidden, skipped, self, h, fan_in)
         kernel = self.param(
             "kernel_out",
             self._drawn(
@@ -323,6 +322,58 @@ class MLP(nn.Module):
             (s.width, s.output_dim),
         )
         return h @ kernel + self.param("bias_out", nn.initializers.zeros, (s.output_dim,))
+
+    @nn.nowrap
+    def _hidden(
+        self,
+        h: jax.Array,
+        fan_in: jax.Array,
+        layer: int,
+        arch: Arch,
+        dropout_rate: jax.Array,
+        key: jax.Array,
+        noise: tuple[jax.Array, jax.Array] | None,
+        train: bool,
+    ) -> tuple[jax.Array, jax.Array]:
+        """Hidden layer ``layer``: the next ``h``, and the fan-in of the layer after it."""
+        s = self.layout
+        width = arch.widths[layer]
+        kernel = self.param(
+            f"kernel_{layer}",
+            self._drawn(
+                lambda _, shape: padded_kernel(key, layer, shape, fan_in, width, arch.initializer)
+            ),
+            (h.shape[-1], s.width),
+        )
+        z = h @ kernel + self.param(f"bias_{layer}", nn.initializers.zeros, (s.width,))
+        if s.batch_norm:
+            z = jnp.where(arch.batch_norm, self._batch_norm(layer, train)(z), z)
+        slope = None
+        if "prelu" in s.activations:
+            slope = self.param(f"prelu_{layer}", nn.initializers.constant(PRELU_INIT), ())
+        drops, slopes = (None, None) if noise is None else (noise[0][layer], noise[1][layer])
+        a = activate(z, s.activations, arch.activation, slope, slopes)
+        if drops is not None and s.dropout:
+            a = dropout(a, dropout_rate, drops, arch.alpha_dropout)
+        a = jnp.where(jnp.arange(s.width) < width, a, 0.0)
+        real = layer < arch.depth
+        h = a if layer == 0 else jnp.where(real, a, h)  # past its depth: the identity
+        return h, jnp.where(real, width, fan_in)
+
+    @nn.nowrap
+    def _skipped(
+        self, h: jax.Array, fan_in: jax.Array, layer: int, train: bool
+    ) -> tuple[jax.Array, jax.Array]:
+        """Hidden layer ``layer`` past every member's depth: the identity. Computed, its kernel
+        and bias are zeros (drawn with no units, and their gradients are zero), so its batch
+        norm sees zeros: its running statistics are updated with those, exactly as computed."""
+        if self.layout.batch_norm and train:
+            self._batch_norm(layer, train)(jnp.zeros((h.shape[0], self.layout.width), h.dtype))
+        return h, fan_in
+
+    @nn.nowrap
+    def _batch_norm(self, layer: int, train: bool) -> nn.BatchNorm:
+        return nn.BatchNorm(use_running_average=not train, momentum=0.9, name=f"batch_norm_{layer}")
 
     def _drawn(self, initializer: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
         """``initializer`` at init; afterwards a stand-in of the same shape. Flax traces a

@@ -14,7 +14,8 @@ machine, AVX2 with 512 KB of L2 a core, an epoch of 64 article-space members of 
 narrower: results agree to float rounding (tested). In a call of several epochs, a block whose
 members have all stopped is passed over: the last program of a cohort often holds a few trials
 in many slots, and a call of 3 article-space trials in 16 slots took 0.6 to 3.6 s instead of 1.0
-to 4.7 s (by batch size; see ``PopulationRun._local`` for one-epoch calls).
+to 4.7 s (by batch size). Such a call also computes a block's hidden layers only as deep as its
+deepest member (its reach; see ``_by_block``, also for calls of one epoch).
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ BLOCK_BYTES = 4 << 20
 PROGRAM_BYTES = 8 << 20
 SLOTS_PER_WEIGHT = 4  # the weight, its gradient and an optimizer's two moments (Adam's)
 
-# one member: (state, hyper, data, n_epochs) -> (state, history); state.stopped is a flag, and a
-# member that has stopped keeps its state (so a block of them can be passed over)
+# one member: (state, hyper, data, n_epochs, reach) -> (state, history); state.stopped is a
+# flag, and a member that has stopped keeps its state (so a block of them can be passed over);
+# reach is None or the greatest hyper.arch.depth computed together (see ``model.MLP``)
 Run = Callable[..., tuple[Any, Any]]
 
 
@@ -136,32 +138,39 @@ class PopulationRun:
         return Stored("run", sharded, static)
 
     def _local(self, state: Any, hyper: Any, data: Any, n_epochs: int) -> tuple[Any, Any]:
-        """One device's members, on a CPU block after block. In a call of several epochs, a
-        block whose members have all stopped (slots left empty, trials already told) is passed
-        over. Not in calls of one epoch (with a pruner or early stopping): there the pass-over
-        cost more than it saved (a pruned 128-trial article-space sweep took 37.2 s against
-        33.4 s, every call slower by 5-14%; why is not established)."""
+        """One device's members, on a CPU block after block (see ``_by_block``); on an
+        accelerator, or a CPU's single block, all of them vmapped."""
         members = jax.tree.leaves(state)[0].shape[0]
         one = functools.partial(_run_member, self.run, data=data, n_epochs=n_epochs)
         block = block_size(members, state.params, self.block_bytes)
-        if block == members:  # an accelerator's members, or a CPU's single block
+        if block == members:
             return jax.vmap(one)((state, hyper))
         if n_epochs == 1:
             return jax.lax.map(one, (state, hyper), batch_size=block)
-        return _by_block(jax.vmap(one), (state, hyper), block)
+        return _by_block(jax.vmap(one, in_axes=(0, None)), (state, hyper), block)
 
 
 def _by_block(train: Callable[..., Any], members: tuple[Any, Any], block: int) -> tuple[Any, Any]:
-    """``train`` over blocks of ``block`` members, one after another. A block of stopped members
-    keeps its state (a stopped member keeps it anyway), and its history holds NaN and zeros:
-    it trained nothing."""
+    """``train(block's members, reach)`` over blocks of ``block`` members, one after another,
+    in a call of several epochs. ``reach`` is the block's greatest depth: its layers past it are
+    not computed (see ``model.MLP``), and ``slots`` puts members of one depth in one block. A
+    block whose members have all stopped is passed over: it keeps its state (a stopped member
+    keeps it anyway), and its history holds NaN and zeros, as it trained nothing.
+
+    Not in calls of one epoch (with a pruner or early stopping), where both cost more than they
+    saved: passing over made a pruned 128-trial article-space sweep take 37.2 s against 33.4 s
+    (every call slower by 5-14%; why is not established), and with the reach as well it was
+    3% slower than without either (median of 3 alternated pairs)."""
     blocks = jax.tree.map(lambda x: x.reshape(-1, block, *x.shape[1:]), members)
-    shapes = jax.eval_shape(train, jax.tree.map(lambda x: x[0], blocks))[1]
-    passed_over = jax.tree.map(_nothing, shapes)
 
     def one(_: None, pair: tuple[Any, Any]) -> tuple[None, tuple[Any, Any]]:
+        reach = jnp.max(pair[1].arch.depth)
         idle = jnp.all(pair[0].stopped)
-        return None, jax.lax.cond(idle, lambda p: (p[0], passed_over), train, pair)
+        return None, jax.lax.cond(idle, _untrained, lambda p: train(p, reach), pair)
+
+    def _untrained(pair: tuple[Any, Any]) -> tuple[Any, Any]:
+        shapes = jax.eval_shape(train, pair, jnp.int32(1))[1]
+        return pair[0], jax.tree.map(_nothing, shapes)
 
     _, trained = jax.lax.scan(one, None, blocks)
     return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), trained)
@@ -172,6 +181,8 @@ def _nothing(shape: jax.ShapeDtypeStruct) -> jax.Array:
     return jnp.full(shape.shape, fill, shape.dtype)
 
 
-def _run_member(run: Run, member: tuple[Any, Any], data: Any, n_epochs: int) -> tuple[Any, Any]:
+def _run_member(
+    run: Run, member: tuple[Any, Any], reach: jax.Array | None = None, *, data: Any, n_epochs: int
+) -> tuple[Any, Any]:
     state, hyper = member
-    return run(state, hyper, data, n_epochs)
+    return run(state, hyper, data, n_epochs, reach)

@@ -38,6 +38,7 @@ class Palette:
     dropout: bool
     depth: int  # the most hidden layers and units a member may have: the padded size
     width: int
+    shallowest: int  # the fewest hidden layers a member may have (0: no members, no bound)
     clipping: bool  # some member may clip its gradients
     scheduled: bool  # some member may have an LR schedule
 
@@ -50,6 +51,7 @@ class Palette:
             any(c.model.dropout > 0 for c in configs),
             max(len(c.model.widths) for c in configs),
             max(max(c.model.widths) for c in configs),
+            min(len(c.model.widths) for c in configs),
             any(c.train.clip_norm is not None for c in configs),
             any(c.train.schedule.kind != "constant" for c in configs),
         )
@@ -68,6 +70,7 @@ class Palette:
             True in space.choices("use_dropout") and space.highest("dropout") > 0,
             int(space.highest("n_layers")),
             int(space.highest("units")),  # a funnel only narrows
+            int(space.lowest("n_layers")),
             True in space.choices("clipping") and math.isfinite(space.highest("clip_norm")),
             any(kind != "constant" for kind in space.choices("schedule")),
         )
@@ -83,6 +86,7 @@ class Palette:
             dropout=False,
             depth=0,
             width=0,
+            shallowest=0,
             clipping=False,
             scheduled=True,
         )
@@ -95,6 +99,7 @@ class Palette:
             self.dropout or other.dropout,
             max(self.depth, other.depth),
             max(self.width, other.width),
+            min((p.shallowest for p in (self, other) if p.shallowest), default=0),
             self.clipping or other.clipping,
             self.scheduled or other.scheduled,
         )
@@ -124,6 +129,7 @@ def cohort_of(config: MemberConfig, task: str, palette: Palette | None = None) -
         palette.activations,
         palette.batch_norm,
         palette.dropout,
+        palette.shallowest,
     )
     return Cohort(
         layout,

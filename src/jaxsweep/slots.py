@@ -140,6 +140,7 @@ def train_cohort(
     """Train ``group`` (at most ``size`` trials; see ``program_size``) and the trials ``refill``
     brings, to the end; returns the epochs the program ran. ``tell`` hears the trials that
     end at an epoch boundary together."""
+    group = _by_depth(group)
     program = Program(cohort, settings, seed, y_train, devices_for(size))
     program.start([m for _, m in group], size, data.X_train[:1])
     slots: list[Slot | None] = [*group] + [None] * (len(program.state.stopped) - len(group))
@@ -187,10 +188,17 @@ def _refill(
 ) -> None:
     if not new:
         return
+    new = _by_depth(new)
     places = free[: len(new)]
     program.put(places, [m for _, m in new], data.X_train[:1])
     for place, slot in zip(places, new, strict=False):
         slots[place] = slot
+
+
+def _by_depth(slots: list[Slot]) -> list[Slot]:
+    """Shallow members first: neighbouring slots share a CPU's block, whose layers are computed
+    only as deep as its deepest member (``placement._by_block``)."""
+    return sorted(slots, key=lambda slot: len(slot[1].config.model.widths))
 
 
 class Readout(NamedTuple):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -90,12 +91,19 @@ class SearchSpace:
 
     def highest(self, name: str) -> float:
         """The largest value this space can give a numeric parameter."""
+        return self._bound(name, max, "high")
+
+    def lowest(self, name: str) -> float:
+        """The smallest value this space can give a numeric parameter."""
+        return self._bound(name, min, "low")
+
+    def _bound(self, name: str, pick: Callable[..., Any], end: str) -> float:
         for param in self.params:
             if param.name == name:
                 if param.distribution is None:
                     return float(param.fixed)  # type: ignore[arg-type]
                 dist = param.distribution
-                return float(max(dist.choices) if dist.choices else dist.high)  # type: ignore[arg-type, type-var]
+                return float(pick(dist.choices) if dist.choices else getattr(dist, end))  # type: ignore[arg-type]
         return float(RULES[name].default)
 
     def optimizers(self) -> list[str]:

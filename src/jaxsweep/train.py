@@ -146,7 +146,12 @@ Batch = tuple[jax.Array, jax.Array]  # the step's training rows and its key (tra
 
 
 def make_step(
-    cohort: Cohort, model: MLP, tx: optax.GradientTransformation, hyper: Hyper, data: Data
+    cohort: Cohort,
+    model: MLP,
+    tx: optax.GradientTransformation,
+    hyper: Hyper,
+    data: Data,
+    reach: jax.Array | None = None,
 ) -> Callable[[Carry, Batch], tuple[Carry, jax.Array]]:
     """One minibatch update, for ``lax.scan``; returns the loss."""
     y_train = scaled_target(cohort, data.y_train, hyper)
@@ -159,6 +164,7 @@ def make_step(
             hyper.dropout,
             key,
             train=True,
+            reach=reach,
             mutable=["batch_stats"],
         )
         loss = losses.loss_value(cohort.loss, output, y_train[rows], cohort.output_activation)
@@ -197,7 +203,9 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
             jnp.array(False),
         )
 
-    def evaluate(params: Any, batch_stats: Any, hyper: Hyper, data: Data) -> dict[str, jax.Array]:
+    def evaluate(
+        params: Any, batch_stats: Any, hyper: Hyper, data: Data, reach: jax.Array | None
+    ) -> dict[str, jax.Array]:
         output = model.apply(
             {"params": params, "batch_stats": batch_stats},
             data.X_val,
@@ -205,6 +213,7 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
             hyper.dropout,
             jax.random.PRNGKey(0),  # evaluation draws no noise
             train=False,
+            reach=reach,
         )
         result = {
             "loss": losses.loss_value(
@@ -219,7 +228,9 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         )
         return result | losses.metrics(prediction, data.y_val, cohort.task)
 
-    def train_epoch(state: MemberState, hyper: Hyper, data: Data) -> tuple[Any, ...]:
+    def train_epoch(
+        state: MemberState, hyper: Hyper, data: Data, reach: jax.Array | None
+    ) -> tuple[Any, ...]:
         tx = make_optimizer(cohort, hyper, settings)
         n_train = data.X_train.shape[0]
         steps = max(1, n_train // cohort.batch_size)
@@ -229,7 +240,7 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         structure = jax.tree.structure(jax.eval_shape(tx.init, state.params))
         opt_state = jax.tree.unflatten(structure, state.opt_state)
         carry = (state.params, state.batch_stats, opt_state)
-        step = make_step(cohort, model, tx, hyper, data)
+        step = make_step(cohort, model, tx, hyper, data, reach)
         # the steps' keys drawn at once: split step by step, the chain of keys cost a loop of
         # small kernels in every step (4% of a fixed-structure step)
         batches = (order, threefry.split(noise_key, steps))
@@ -237,10 +248,10 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         return params, batch_stats, jax.tree.leaves(opt_state), key, step_losses
 
     def one_epoch(
-        state: MemberState, hyper: Hyper, data: Data
+        state: MemberState, hyper: Hyper, data: Data, reach: jax.Array | None
     ) -> tuple[MemberState, dict[str, jax.Array]]:
-        params, batch_stats, opt_state, key, step_losses = train_epoch(state, hyper, data)
-        metrics = evaluate(params, batch_stats, hyper, data)
+        params, batch_stats, opt_state, key, step_losses = train_epoch(state, hyper, data, reach)
+        metrics = evaluate(params, batch_stats, hyper, data, reach)
         diverged = ~jnp.isfinite(metrics["loss"]) | ~jnp.all(jnp.isfinite(step_losses))
         score = metrics[settings.metric] * (1.0 if settings.maximize else -1.0)
         improved = ~diverged & (score > state.best_score + settings.min_delta)
@@ -271,10 +282,16 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         return state, history
 
     def run(
-        state: MemberState, hyper: Hyper, data: Data, n_epochs: int
+        state: MemberState,
+        hyper: Hyper,
+        data: Data,
+        n_epochs: int,
+        reach: jax.Array | None = None,
     ) -> tuple[MemberState, dict[str, jax.Array]]:
         """Train ``n_epochs`` more epochs; the history has one entry per epoch."""
-        return jax.lax.scan(lambda s, _: one_epoch(s, hyper, data), state, None, length=n_epochs)
+        return jax.lax.scan(
+            lambda s, _: one_epoch(s, hyper, data, reach), state, None, length=n_epochs
+        )
 
     def init(key: jax.Array, hyper: Hyper, example: jax.Array) -> MemberState:
         return start(*init_member(model, key, hyper, example), hyper)
