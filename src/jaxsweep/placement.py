@@ -153,7 +153,7 @@ class PopulationRun:
 def _by_block(train: Callable[..., Any], members: tuple[Any, Any], block: int) -> tuple[Any, Any]:
     """``train(block's members, reach)`` over blocks of ``block`` members, one after another,
     in a call of several epochs. ``reach`` is the block's greatest depth: its layers past it are
-    not computed (see ``model.MLP``), and ``slots`` puts members of one depth in one block. A
+    not computed (see ``model.MLP``), and ``slots`` puts members of one depth side by side. A
     block whose members have all stopped is passed over: it keeps its state (a stopped member
     keeps it anyway), and its history holds NaN and zeros, as it trained nothing.
 
@@ -166,10 +166,10 @@ def _by_block(train: Callable[..., Any], members: tuple[Any, Any], block: int) -
     def one(_: None, pair: tuple[Any, Any]) -> tuple[None, tuple[Any, Any]]:
         reach = jnp.max(pair[1].arch.depth)
         idle = jnp.all(pair[0].stopped)
-        return None, jax.lax.cond(idle, _untrained, lambda p: train(p, reach), pair)
+        return None, jax.lax.cond(idle, untrained, lambda p: train(p, reach), pair)
 
-    def _untrained(pair: tuple[Any, Any]) -> tuple[Any, Any]:
-        shapes = jax.eval_shape(train, pair, jnp.int32(1))[1]
+    def untrained(pair: tuple[Any, Any]) -> tuple[Any, Any]:
+        shapes = jax.eval_shape(train, pair, jax.ShapeDtypeStruct((), jnp.int32))[1]
         return pair[0], jax.tree.map(_nothing, shapes)
 
     _, trained = jax.lax.scan(one, None, blocks)
