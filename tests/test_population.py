@@ -98,6 +98,19 @@ def test_a_program_holds_dropout_and_clipping_only_where_the_space_can_use_them(
     assert len(article.activations) == 9 and len(article.optimizers) == 6
 
 
+def test_only_a_cohort_of_several_depths_tests_a_blocks_reach() -> None:
+    """A layer up to the shallowest member's depth is computed without a conditional."""
+    article = load_space(ARTICLE, "multiclass")
+    assert (article.lowest("n_layers"), article.highest("n_layers")) == (1, 5)
+    member = resolve({"n_layers": 2, "units": 64}, "multiclass", 10)
+    assert cohort_of(member, "multiclass", Palette.of_space(article)).layout.shallowest == 1
+    fixed = parse_space("fixed", {"n_layers": 2, "units": 64}, "multiclass")
+    assert cohort_of(member, "multiclass", Palette.of_space(fixed)).layout.shallowest == 2
+    deeper = Palette.of([resolve({"n_layers": 3}, "multiclass", 10), member])
+    assert (deeper.shallowest, deeper.depth) == (2, 3)
+    assert (Palette.schedules_only() | deeper).shallowest == 2  # no members: no bound
+
+
 @cpu_only
 def test_on_a_cpu_a_population_wider_than_its_cap_a_device_is_split_without_more_padding() -> None:
     wide = cohort_of(resolve({"n_layers": 5, "units": 100}, "multiclass", 10), "multiclass")
