@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,11 +20,20 @@ from jaxsweep.population import (
     stack_hypers,
 )
 from jaxsweep.space import resolve
-from jaxsweep.train import Settings, make_trainer, population_trainer
+from jaxsweep.train import (
+    Cohort,
+    Data,
+    Hyper,
+    MemberState,
+    Settings,
+    make_trainer,
+    population_trainer,
+)
 from tests.conftest import cpu_only
 
 pytestmark = cpu_only
 
+EPOCHS = 3  # every test's calls: each run compiles one program
 SETTINGS = Settings("accuracy", maximize=True, patience=None, min_delta=0.0, record_steps=True)
 CHOICES = [
     {"activation": "relu", "optimizer": "adam", "learning_rate": 3e-3},
@@ -49,8 +60,19 @@ def test_block_size_is_the_largest_divisor_that_fits() -> None:
     assert block_size(12, params, block_bytes=1 << 40) == 12  # all: one vmapped program
 
 
-def _population(iris: Dataset) -> tuple:
-    """CHOICES as one cohort's population: its state, hyperparameters and member trainer."""
+class Population(NamedTuple):
+    """CHOICES as one cohort's population, with runs that share their compiled programs."""
+
+    cohort: Cohort
+    state: MemberState
+    hyper: Hyper
+    data: Data
+    weights: int  # a member's
+    runs: dict[int | None, PopulationRun]  # by block size; None: the whole population vmapped
+
+
+@pytest.fixture(scope="module")
+def population(iris: Dataset) -> Population:
     configs = [
         resolve({"n_layers": 2, "units": 8, "batch_size": 16} | c, "multiclass", 3) for c in CHOICES
     ]
@@ -60,54 +82,54 @@ def _population(iris: Dataset) -> tuple:
         member_keys(0, list(range(len(configs)))), hyper, jnp.asarray(iris.train.X[:1])
     )
     weights = sum(leaf[0].size for leaf in jax.tree.leaves(state.params))
-    return cohort, state, hyper, make_trainer(cohort, SETTINGS).run, weights
+    member = make_trainer(cohort, SETTINGS).run
+    runs = {
+        block: PopulationRun(member, cohort, block_bytes=(block or 1 << 40) * weights * 16)
+        for block in (1, 3, None)
+    }
+    return Population(cohort, state, hyper, device_data(iris), weights, runs)
 
 
 @pytest.mark.parametrize("block", [1, 3])
-def test_blocks_train_like_the_whole_population_vmapped(iris: Dataset, block: int) -> None:
-    cohort, state, hyper, member, weights = _population(iris)
-    blocked = PopulationRun(member, cohort, block_bytes=block * weights * 16)
-    assert block_size(len(CHOICES), state.params, blocked.block_bytes) == block
-    whole = PopulationRun(member, cohort, block_bytes=1 << 40)
-    data = device_data(iris)
-    ours, theirs = blocked(state, hyper, data, 3), whole(state, hyper, data, 3)
+def test_blocks_train_like_the_whole_population_vmapped(population: Population, block: int) -> None:
+    state, hyper, data, runs = population.state, population.hyper, population.data, population.runs
+    assert block_size(len(CHOICES), state.params, runs[block].block_bytes) == block
+    ours, theirs = runs[block](state, hyper, data, EPOCHS), runs[None](state, hyper, data, EPOCHS)
     assert np.asarray(theirs[0].diverged).tolist() == [False] * 5 + [True]
     for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
 
 
-def test_a_block_of_stopped_members_is_passed_over(iris: Dataset) -> None:
+def test_a_block_of_stopped_members_is_passed_over(population: Population) -> None:
     """Slots left empty and trials already told cost a block nothing; the block holding a
     live member trains it as before."""
-    cohort, state, hyper, member, weights = _population(iris)
-    state = state._replace(stopped=jnp.asarray([False, True, True, True, True, True]))
-    blocked = PopulationRun(member, cohort, block_bytes=3 * weights * 16)  # blocks of 3
-    whole = PopulationRun(member, cohort, block_bytes=1 << 40)
-    data = device_data(iris)
+    stopped = jnp.asarray([False, True, True, True, True, True])
+    state = population.state._replace(stopped=stopped)
     (ours, history), (theirs, their_history) = (
-        run(state, hyper, data, 2) for run in (blocked, whole)
+        population.runs[block](state, population.hyper, population.data, EPOCHS)
+        for block in (3, None)
     )
     for a, b, before in zip(*map(jax.tree.leaves, (ours, theirs, state)), strict=True):
         np.testing.assert_allclose(np.asarray(a)[:3], np.asarray(b)[:3], rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(np.asarray(a)[3:], np.asarray(before)[3:])  # kept
-    assert np.asarray(history["trained"]).tolist() == [[True, True]] + [[False, False]] * 5
+    assert np.asarray(history["trained"]).tolist() == [[True] * EPOCHS] + [[False] * EPOCHS] * 5
     assert np.isnan(np.asarray(history["loss"])[3:]).all()  # the second block never ran
     assert np.isfinite(np.asarray(their_history["loss"])[3:5]).all()  # vmapped, it ran
 
 
-def test_a_block_computes_no_layer_past_its_deepest_member(iris: Dataset) -> None:
+def test_a_block_computes_no_layer_past_its_deepest_member(population: Population) -> None:
     """A layer past every member of a block is not computed: NaN planted in the unused second
     layer of the one-layer member reaches its gradients when it shares the program with
     two-layer members, and is never touched in a block of its own."""
-    cohort, state, hyper, member, weights = _population(iris)
     shallow = 3  # CHOICES' one-layer member
-    assert np.asarray(hyper.arch.depth).tolist() == [2, 2, 2, 1, 2, 2]
-    kernel = state.params["kernel_1"].at[shallow].set(jnp.nan)
-    state = state._replace(params=state.params | {"kernel_1": kernel})
-    blocked = PopulationRun(member, cohort, block_bytes=weights * 16)  # blocks of 1
-    whole = PopulationRun(member, cohort, block_bytes=1 << 40)
-    data = device_data(iris)
-    (ours, history), (theirs, _) = (run(state, hyper, data, 2) for run in (blocked, whole))
+    assert np.asarray(population.hyper.arch.depth).tolist() == [2, 2, 2, 1, 2, 2]
+    params = population.state.params
+    kernel = params["kernel_1"].at[shallow].set(jnp.nan)
+    state = population.state._replace(params=params | {"kernel_1": kernel})
+    (ours, history), (theirs, _) = (
+        population.runs[block](state, population.hyper, population.data, EPOCHS)
+        for block in (1, None)
+    )
     assert bool(np.asarray(theirs.diverged)[shallow])  # computed: 0 x NaN in the backward pass
     assert not bool(np.asarray(ours.diverged)[shallow])
     assert np.isfinite(np.asarray(history["loss"])[shallow]).all()
