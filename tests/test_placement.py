@@ -83,10 +83,8 @@ def population(iris: Dataset) -> Population:
     )
     weights = sum(leaf[0].size for leaf in jax.tree.leaves(state.params))
     member = make_trainer(cohort, SETTINGS).run
-    runs = {
-        block: PopulationRun(member, cohort, block_bytes=(block or 1 << 40) * weights * 16)
-        for block in (1, 3, None)
-    }
+    budgets = {1: weights * 16, 3: 3 * weights * 16, None: 1 << 40}  # 16 bytes a weight (Adam)
+    runs = {block: PopulationRun(member, cohort, block_bytes=b) for block, b in budgets.items()}
     return Population(cohort, state, hyper, device_data(iris), weights, runs)
 
 
