@@ -131,3 +131,22 @@ def test_a_block_computes_no_layer_past_its_deepest_member(population: Populatio
     assert bool(np.asarray(theirs.diverged)[shallow])  # computed: 0 x NaN in the backward pass
     assert not bool(np.asarray(ours.diverged)[shallow])
     assert np.isfinite(np.asarray(history["loss"])[shallow]).all()
+
+
+def test_a_blocks_training_is_traced_once(population: Population) -> None:
+    """A block's program is traced once, though it holds two branches (train, or pass over
+    a block of stopped members): the article space's programs took twice as long to trace
+    when the idle branch traced the training again for its shapes."""
+    traces = []
+    member = make_trainer(population.cohort, SETTINGS).run
+
+    def counted(*args: object) -> object:
+        traces.append(args)
+        return member(*args)
+
+    run = PopulationRun(counted, "counted", block_bytes=3 * population.weights * 16)
+    state, hyper, data = population.state, population.hyper, population.data
+    # traced only (a call's placement cannot be read off tracers: one device's share)
+    history = jax.eval_shape(lambda s: run._local(s, hyper, data, EPOCHS), state)[1]
+    assert len(traces) == 1
+    assert history["loss"].shape == (len(CHOICES), EPOCHS)
