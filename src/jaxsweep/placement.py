@@ -163,8 +163,9 @@ def _by_block(train: Callable[..., Any], members: tuple[Any, Any], block: int) -
     3% slower than without either (median of 3 alternated pairs)."""
     blocks = jax.tree.map(lambda x: x.reshape(-1, block, *x.shape[1:]), members)
     # Jitted, so that both branches below share one trace. Traced twice (the idle branch's
-    # shapes by eval_shape), an article-space program took 13.8 s to trace, not 7.1 s, and a
-    # cold 256-trial article sweep 155 and 177 s, not 142 and 150 s (alternated runs).
+    # shapes by eval_shape), the article space's programs took 5.1-6.2 s to trace, not
+    # 2.8-3.7 s, and cold 256-trial article sweeps 177, 155 and 199 s, not 142, 150 and 188 s
+    # (alternated pairs).
     train = jax.jit(train)
 
     def one(_: None, pair: tuple[Any, Any]) -> tuple[None, tuple[Any, Any]]:
