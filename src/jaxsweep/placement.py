@@ -181,8 +181,8 @@ def _by_block(train: Callable[..., Any], members: tuple[Any, Any], block: int) -
 
         return None, jax.lax.cond(jnp.all(pair[0].stopped), untrained, trained, pair)
 
-    _, trained = jax.lax.scan(one, None, blocks)
-    return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), trained)
+    _, by_block = jax.lax.scan(one, None, blocks)
+    return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), by_block)
 
 
 def _nothing(like: jax.Array) -> jax.Array:
