@@ -64,6 +64,7 @@ def tiny_sweep(folder: Path, **changes: object) -> Path:
         "early_stopping": {"patience": 2},
         "pruner": {"type": "none"},
         "results": str(folder / "results"),
+        "plots": False,  # seconds a run; the end-to-end sweep (staged_sweep) writes them
     } | changes
     return write_yaml(folder / "sweep.yaml", document)
 
@@ -86,6 +87,7 @@ def staged_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         schedule_trials=2,
         pruner={"type": "median", "n_startup_trials": 2, "n_warmup_steps": 1},
         lr_find={"steps": 40, "architectures": 1, "seeds": 2},
+        plots=True,
     )
     result = run_cli("run", str(sweep))
     assert result.returncode == 0, result.stderr

@@ -128,6 +128,7 @@ def test_a_second_sweep_traces_none_of_its_programs(
     assert not programs & traced(runs[1].stderr)
     assert len(os.listdir(tmp_path / "cache" / "programs")) == 4
     assert trials(tmp_path / "first") == trials(tmp_path / "second")  # same trials and values
+    assert not (tmp_path / "first" / "results" / "tiny" / "plots").exists()  # plots: false
 
 
 def trials(folder: Path) -> list[dict[str, str]]:

@@ -132,6 +132,7 @@ class SweepConfig(_Strict):
     schedule_trials: Annotated[int, Field(ge=1)] = 16
     schedule_space: str | None = Field(None, description="default: the built-in schedule space")
     results: str = "results"
+    plots: bool = True  # the studies' plots after the sweep (PNG files and dashboard artifacts)
     _file: str = PrivateAttr(default="sweep")
     _overridden: frozenset[str] = PrivateAttr(default=frozenset())
 

@@ -71,9 +71,10 @@ def run_sweep(config: SweepConfig, console: Console) -> None:
         )
         raise
     written = write_results(config, studies)
-    written += write_plots(search, config.results_dir)
-    if len(studies) > 1:
-        written += write_plots(studies[-1], config.results_dir, prefix="schedule_")
+    if config.plots:
+        written += write_plots(search, config.results_dir)
+        if len(studies) > 1:
+            written += write_plots(studies[-1], config.results_dir, prefix="schedule_")
     print_best(console, best_params_document(studies[-1], config.storage_url))
     console.print(
         f"wrote {len(written)} files to {config.results_dir}/: "
