@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from jaxsweep.storage import open_storage
 from tests.conftest import one_structure_space, tiny_sweep
 
-WORKERS = 3  # enough to race for the last trials; each is a JAX process on 2 cores
+WORKERS = 2  # they race for the last trials; each is a JAX process on 2 cores
 TRIALS = 10
 # The server the tests may create databases on (trust auth); override to point elsewhere.
 ADMIN_URL = os.environ.get(

@@ -69,10 +69,11 @@ def validate(sweep: SweepArg) -> None:
     """Check a sweep file, its space and its data; print the resolved config (writes nothing)."""
 
     def action() -> None:
+        from jaxsweep.disk_cache import cache_folder
         from jaxsweep.summary import resolved_document
         from jaxsweep.sweep import prepare
 
-        document = resolved_document(prepare(load_sweep(sweep)))
+        document = resolved_document(prepare(load_sweep(sweep), cache_folder()))
         typer.echo(yaml.safe_dump(document, sort_keys=False), nl=False)  # plain: scripts parse it
 
     _guarded(action)
@@ -198,6 +199,7 @@ def train(
 
     def action() -> None:
         from jaxsweep.checkpoint import load_best
+        from jaxsweep.disk_cache import cache_folder
         from jaxsweep.retrain import retrain
         from jaxsweep.sweep import prepare
 
@@ -206,7 +208,7 @@ def train(
             sweep, dict(seed=seed, epochs=epochs, results=None if results is None else str(results))
         )
         folder = out if out is not None else config.results_dir / "model"
-        done = retrain(prepare(config), best, config.seed, folder)
+        done = retrain(prepare(config, cache_folder()), best, config.seed, folder)
         console.print(
             f"trial {best.trial} retrained: validation {config.metric.name} "
             f"{done.val_metric:.4f} at epoch {done.best_epoch}",

@@ -11,8 +11,9 @@ import optuna
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from jaxsweep import collector, stored, sweep
+from jaxsweep import collector, dataset_cache, stored, sweep
 from jaxsweep.config import SweepConfig
+from jaxsweep.disk_cache import cache_folder
 from jaxsweep.errors import Interrupted, UserError
 from jaxsweep.lr_stage import print_suggestions, run_lr_find, windows_of
 from jaxsweep.placement import describe_devices
@@ -38,7 +39,8 @@ def run_sweep(config: SweepConfig, console: Console) -> None:
     complete in the storage is skipped and its result reused."""
     collector.settle()  # the libraries a sweep runs on are imported
     check_writable(config.results_dir, config.where("results"))
-    prepared = sweep.prepare(config)
+    prepared = sweep.prepare(config, cache_folder())
+    dataset_cache.keep(cache_folder(), config.data, config.seed, prepared.dataset)
     enable_compilation_cache()
     sweep.quiet_optuna()
     if "lr_find" in config.stages:
@@ -128,9 +130,9 @@ def enable_compilation_cache() -> None:
     """Reuse XLA compilations across runs: a second sweep on the same shapes starts at once."""
     import jax
 
-    folder = os.environ.get("JAXSWEEP_CACHE_DIR", str(Path.home() / ".cache" / "jaxsweep" / "xla"))
-    jax.config.update("jax_compilation_cache_dir", folder)
+    folder = cache_folder()
+    jax.config.update("jax_compilation_cache_dir", str(folder))
     # Every program, however small: compiling the small ones again (keys, merges, placement)
     # took 0.5 s of a repeated 5 s sweep; reading them back takes 0.1 s.
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    stored.keep_in(Path(folder) / "programs")  # and the traced programs before XLA's compile
+    stored.keep_in(folder / "programs")  # and the traced programs before XLA's compile

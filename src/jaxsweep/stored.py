@@ -10,25 +10,21 @@ A stored program's file name holds a digest of everything its trace depends on: 
 name and static settings, the arguments' structure, shapes, types and placement, jaxsweep's own
 source, the versions of the libraries that trace it, the backend and the JAX settings that change
 a trace. Any change gives a new file, never a stale program. The name starts with the release
-(source and versions): the first program a new release writes removes those of other releases.
+(see ``disk_cache``): the first program a new release writes removes those of other releases.
 Until ``keep_in`` names a folder (as ``runner.enable_compilation_cache`` does), programs are
 traced as usual and nothing is written.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import hashlib
-import importlib.metadata
-import os
-import tempfile
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import jax
 from jax import export
+
+from jaxsweep.disk_cache import digest, forget_other_releases, release, write_atomically
 
 T = TypeVar("T")
 SUFFIX = ".jaxexport"
@@ -84,16 +80,16 @@ class Stored:
             return self.jitted
         settings = [f"{name}={getattr(jax.config, name)}" for name in TRACE_SETTINGS]
         parts = [self.name, repr(self.static), repr(signature)]
-        digest = _digest(jax.default_backend(), *settings, *parts)
-        path = folder / f"{_release()}-{self.name}-{digest}{SUFFIX}"
+        key = digest(jax.default_backend(), *settings, *parts)
+        path = folder / f"{release()}-{self.name}-{key}{SUFFIX}"
         exported = _read(path)
         if exported is None:
             try:
                 exported = export.export(self.jitted)(*args)
             except Exception:  # what jax.export refuses (a backend's custom call): plain jit,
                 return self.jitted  # which raises again if the function itself is at fault
-            _forget_other_releases(folder)
-            _write(path, exported.serialize())
+            forget_other_releases(folder, SUFFIX)
+            write_atomically(path, exported.serialize())
         return jax.jit(exported.call)
 
 
@@ -112,28 +108,6 @@ def _placement(leaf: Any) -> str:
     return f"{len(sharding.device_set)}:{spec}"
 
 
-def _digest(*parts: str, length: int = 32) -> str:
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:length]
-
-
-@functools.cache
-def _release() -> str:
-    """jaxsweep's source and the versions of the libraries that trace it."""
-    files = sorted(Path(__file__).parent.glob("*.py"))
-    source = [path.name + path.read_text(encoding="utf-8") for path in files]
-    versions = [f"{p}={importlib.metadata.version(p)}" for p in ("jax", "jaxlib", "flax", "optax")]
-    return _digest(*source, *versions, length=12)
-
-
-@functools.cache
-def _forget_other_releases(folder: Path) -> None:
-    """Remove the programs of other releases (once a process): they would never be read."""
-    for path in folder.glob(f"*{SUFFIX}"):
-        if not path.name.startswith(f"{_release()}-"):
-            with contextlib.suppress(OSError):  # another user's, or a read-only folder
-                path.unlink(missing_ok=True)
-
-
 def _read(path: Path) -> export.Exported | None:
     """The program stored at ``path``; None when absent or unreadable (it is exported anew)."""
     if not path.is_file():
@@ -142,18 +116,3 @@ def _read(path: Path) -> export.Exported | None:
         return export.deserialize(bytearray(path.read_bytes()))
     except Exception:  # a truncated or foreign file, whatever the parser raises: export anew
         return None
-
-
-def _write(path: Path, blob: bytearray) -> None:
-    """Atomically, so that a concurrent sweep reads a whole file or none."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    except OSError:  # a read-only cache folder: the sweep runs, only the next one traces
-        return
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(blob)
-        os.replace(temporary, path)
-    except OSError:
-        Path(temporary).unlink(missing_ok=True)

@@ -11,10 +11,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import optuna
 from optuna.study._tell import _tell_with_warning
 
+from jaxsweep import dataset_cache
 from jaxsweep.bulk_writes import set_user_attrs_all
 from jaxsweep.config import SweepConfig
 from jaxsweep.data import Dataset, load_dataset
@@ -60,10 +62,13 @@ class Progress:
         return (self.done - self.done_at_start) / max(time.perf_counter() - self.started, 1e-9)
 
 
-def prepare(config: SweepConfig) -> Prepared:
-    """Every check that can refuse the sweep, before a storage or results folder is created."""
+def prepare(config: SweepConfig, cache: Path | None = None) -> Prepared:
+    """Every check that can refuse the sweep, before a storage or results folder is created.
+    ``cache``: a cache folder to read a built-in dataset from (see ``dataset_cache``)."""
     check_url(config.storage_url, config.where("storage"))
-    dataset = load_dataset(config.data, config.seed, config.where("data.source"))
+    dataset = None if cache is None else dataset_cache.read(cache, config.data, config.seed)
+    if dataset is None:
+        dataset = load_dataset(config.data, config.seed, config.where("data.source"))
     accepted = metric_names(dataset.task)
     if config.metric.name not in accepted:
         raise UserError(
