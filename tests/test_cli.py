@@ -141,10 +141,20 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     assert not (tmp_path / "results").exists()
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["validate"]])
-def test_help_explains_each_command(command: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        ([], ["lr-find", "dashboard"]),
+        (["run"], ["RESULTS/<study>/", "$JAXSWEEP_CACHE_DIR"]),  # not taken for markup
+        (["best"], ["results/<study>"]),
+    ],
+)
+def test_help_explains_each_command(command: list[str], says: list[str]) -> None:
     result = run_cli(*command, "--help")
     assert result.returncode == 0 and "Usage" in result.stdout
+    flat = " ".join(result.stdout.split())  # the help wraps to the terminal's width
+    for words in says:
+        assert words in flat, words
 
 
 def test_ctrl_c_stops_cleanly_writes_results_and_exits_130(tmp_path: Path) -> None:

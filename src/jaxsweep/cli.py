@@ -22,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstring paragraphs reflow to the terminal's width
     help="Hyperparameter sweeps for MLPs: Optuna proposes, JAX trains whole populations at once.",
 )
 console = Console(soft_wrap=True)
@@ -95,7 +96,9 @@ def run(
 ) -> None:
     """Run a sweep: Optuna proposes populations of trials and JAX trains each one at once.
 
-    Writes RESULTS/<study>/: study.db (the default storage), best_params.yaml and trials.csv.
+    Writes `RESULTS/<study>/`: study.db (the default storage), best_params.yaml, trials.csv and,
+    unless the sweep says plots: false, plots/. Keeps compilations, traced programs and built-in
+    datasets in ~/.cache/jaxsweep/xla ($JAXSWEEP_CACHE_DIR), so that a repeated run starts at once.
     """
 
     def action() -> None:
@@ -126,7 +129,7 @@ def lr_find(
 ) -> None:
     """Run the LR range test alone: per optimizer, the suggested learning rate (half the diverging
     rate), its spread over architectures and seeds, and the search window. Writes lr_find.json and
-    lr_find.png to RESULTS/<study>/."""
+    lr_find.png to `RESULTS/<study>/`."""
 
     def action() -> None:
         from jaxsweep.runner import run_sweep
@@ -141,7 +144,7 @@ def lr_find(
 
 ResultsArg = Annotated[
     Path | None,
-    typer.Argument(help="a results/<study> folder (holding study.db)", show_default=False),
+    typer.Argument(help="a `results/<study>` folder (holding study.db)", show_default=False),
 ]
 StorageOpt = Annotated[str | None, typer.Option(help="Optuna storage URL instead of a folder")]
 StudyOpt = Annotated[
@@ -191,11 +194,11 @@ def train(
     epochs: Annotated[int | None, typer.Option(help="epochs (default: the sweep's)")] = None,
     results: Annotated[Path | None, typer.Option(help="results root folder")] = None,
     out: Annotated[
-        Path | None, typer.Option(help="model folder (default RESULTS/<study>/model)")
+        Path | None, typer.Option(help="model folder (default `RESULTS/<study>/`model)")
     ] = None,
 ) -> None:
     """Retrain a configuration with early stopping, score it on the held-out test split and save
-    the model (weights + config + preprocessing) for ``jaxsweep.load_model``."""
+    the model (weights + config + preprocessing) for jaxsweep.load_model."""
 
     def action() -> None:
         from jaxsweep.checkpoint import load_best
