@@ -16,9 +16,11 @@ epoch count, run by:
 Every time includes compilation and Optuna's own time. It then times fixed-structure populations
 of 8 ... 1024 members and compares their FLOP/s with a float32 matmul measured in the same run.
 
-FLOP count of a member (dense layers only; activations, optimizer and evaluation not counted):
-a dense layer of n_in x n_out costs 2 n_in n_out per row forward and twice that backward, so
-6 n_in n_out per training row and 2 n_in n_out per validation row.
+FLOP count of a member (dense layers only; activations and optimizer not counted): a dense layer
+of n_in x n_out costs 2 n_in n_out per row forward and twice that backward (its weights' gradient
+and its input's), so 6 n_in n_out per training row, but 4 n_in n_out for the first layer, whose
+input's gradient is never computed, and 2 n_in n_out per validation row. (Counting 6 for every
+layer, as is common, would count 18% more a training row for the 2 x 64 network on digits.)
 
     python benchmarks/population_vs_sequential.py [--trials 48] [--epochs 10] [--population 16]
         [--article-population 64] [--peers a,a2,b,c,d]
@@ -247,7 +249,8 @@ def scaling(epochs: int, sizes: list[int]) -> list[dict]:
     steps = settings.steps_per_epoch(32)
     dims = [dataset.train.X.shape[1], *member.model.widths, dataset.output_dim]
     weights = sum(a * b for a, b in itertools.pairwise(dims))
-    flops_per_member = epochs * (6 * weights * steps * 32 + 2 * weights * len(dataset.val.y))
+    trained = 6 * weights - 2 * dims[0] * dims[1]  # no gradient for the input rows
+    flops_per_member = epochs * (trained * steps * 32 + 2 * weights * len(dataset.val.y))
     rows = []
     for size in sizes:
         configs = [
