@@ -194,7 +194,7 @@ def train(
     epochs: Annotated[int | None, typer.Option(help="epochs (default: the sweep's)")] = None,
     results: Annotated[Path | None, typer.Option(help="results root folder")] = None,
     out: Annotated[
-        Path | None, typer.Option(help="model folder (default `RESULTS/<study>/`model)")
+        Path | None, typer.Option(help="model folder (default `RESULTS/<study>/model`)")
     ] = None,
 ) -> None:
     """Retrain a configuration with early stopping, score it on the held-out test split and save
