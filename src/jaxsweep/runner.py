@@ -39,8 +39,9 @@ def run_sweep(config: SweepConfig, console: Console) -> None:
     complete in the storage is skipped and its result reused."""
     collector.settle()  # the libraries a sweep runs on are imported
     check_writable(config.results_dir, config.where("results"))
-    prepared = sweep.prepare(config, cache_folder())
-    dataset_cache.keep(cache_folder(), config.data, config.seed, prepared.dataset)
+    cache = cache_folder()
+    prepared = sweep.prepare(config, cache)
+    dataset_cache.keep(cache, config.data, config.seed, prepared.dataset)
     enable_compilation_cache()
     sweep.quiet_optuna()
     if "lr_find" in config.stages:
