@@ -39,26 +39,18 @@ def single(
 
 def clip_by_global_norm(max_norm: jax.Array) -> optax.GradientTransformation:
     """``optax.clip_by_global_norm``, cheaper on a CPU: the updates scaled by one factor a
-    member, not divided by the norm weight by weight, and each leaf's squares summed row by
-    row by a matrix-vector product (``_sum_of_squares``). Updates agree with optax's to
-    float32 rounding."""
+    member, not divided by the norm weight by weight. Updates agree with optax's to float32
+    rounding. The norm is optax's own: summing each leaf's squares as a matrix-vector product
+    instead (once faster, on an AVX2 machine) made an article-space step at batch 2 take 17-25%
+    longer on an AVX-512 one, at batch 8 about 10% (32 members, 5 x 100 padded)."""
 
     def update(updates: Any, state: Any, params: Any = None) -> tuple[Any, Any]:
         del params
-        norm = jnp.sqrt(sum(map(_sum_of_squares, jax.tree.leaves(updates))))
+        norm = optax.tree.norm(updates)
         scale = jnp.where(norm < max_norm, 1.0, max_norm / norm)
         return jax.tree.map(lambda t: t * scale, updates), state
 
     return optax.GradientTransformation(optax.init_empty_state, update)
-
-
-def _sum_of_squares(t: jax.Array) -> jax.Array:
-    """The sum of ``t``'s squares. Summed as a matrix-vector product: XLA's CPU reduction of a
-    vmapped kernel's squares ran as a windowed reduction at about half the speed."""
-    squares = jnp.square(t)
-    if squares.ndim == 0:
-        return squares
-    return jnp.sum(squares.reshape(-1, squares.shape[-1]) @ jnp.ones(squares.shape[-1]))
 
 
 def mixed(
