@@ -49,6 +49,10 @@ def test_run_fills_the_study_and_writes_the_best_params(finished_sweep) -> None:
     assert best["config"]["model"]["output_activation"] == "softmax"
     assert best["config"]["train"]["loss"] == "cross_entropy"
     assert "best trial" in stdout
+    # the schedule's params, then the network and training they complete
+    units = " x ".join(map(str, best["config"]["model"]["widths"]))
+    assert re.search(rf"network\W+{units} units, {best['config']['model']['activation']}", stdout)
+    assert re.search(rf"training\W+{best['config']['train']['optimizer']}, rate", stdout)
 
 
 def test_the_header_names_the_study_and_the_devices_it_trains_on(finished_sweep) -> None:
