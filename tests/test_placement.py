@@ -33,7 +33,7 @@ from tests.conftest import cpu_only
 
 pytestmark = cpu_only
 
-EPOCHS = 3  # every test's calls: each run compiles one program
+EPOCHS = 3  # the tests' calls (each epoch count compiles a program of its own)
 SETTINGS = Settings("accuracy", maximize=True, patience=None, min_delta=0.0, record_steps=True)
 CHOICES = [
     {"activation": "relu", "optimizer": "adam", "learning_rate": 3e-3},
@@ -98,19 +98,20 @@ def test_blocks_train_like_the_whole_population_vmapped(population: Population, 
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
 
 
-def test_a_block_of_stopped_members_is_passed_over(population: Population) -> None:
+@pytest.mark.parametrize("epochs", [1, EPOCHS])  # one: the calls of a pruned sweep
+def test_a_block_of_stopped_members_is_passed_over(population: Population, epochs: int) -> None:
     """Slots left empty and trials already told cost a block nothing; the block holding a
     live member trains it as before."""
     stopped = jnp.asarray([False, True, True, True, True, True])
     state = population.state._replace(stopped=stopped)
     (ours, history), (theirs, their_history) = (
-        population.runs[block](state, population.hyper, population.data, EPOCHS)
+        population.runs[block](state, population.hyper, population.data, epochs)
         for block in (3, None)
     )
     for a, b, before in zip(*map(jax.tree.leaves, (ours, theirs, state)), strict=True):
         np.testing.assert_allclose(np.asarray(a)[:3], np.asarray(b)[:3], rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(np.asarray(a)[3:], np.asarray(before)[3:])  # kept
-    assert np.asarray(history["trained"]).tolist() == [[True] * EPOCHS] + [[False] * EPOCHS] * 5
+    assert np.asarray(history["trained"]).tolist() == [[True] * epochs] + [[False] * epochs] * 5
     assert np.isnan(np.asarray(history["loss"])[3:]).all()  # the second block never ran
     assert np.isfinite(np.asarray(their_history["loss"])[3:5]).all()  # vmapped, it ran
 
