@@ -42,7 +42,7 @@ def run_sweep(config: SweepConfig, console: Console) -> None:
     cache = cache_folder()
     prepared = sweep.prepare(config, cache)
     dataset_cache.keep(cache, config.data, config.seed, prepared.dataset)
-    enable_compilation_cache()
+    enable_compilation_cache(cache)
     sweep.quiet_optuna()
     if "lr_find" in config.stages:
         prepared = lr_find_stage(prepared, console)
@@ -127,11 +127,12 @@ def _progress_bar(console: Console) -> Progress:
     )
 
 
-def enable_compilation_cache() -> None:
-    """Reuse XLA compilations across runs: a second sweep on the same shapes starts at once."""
+def enable_compilation_cache(folder: Path | None = None) -> None:
+    """Reuse XLA compilations across runs: a second sweep on the same shapes starts at once.
+    ``folder``: the cache folder (default ``disk_cache.cache_folder()``)."""
     import jax
 
-    folder = cache_folder()
+    folder = folder or cache_folder()
     jax.config.update("jax_compilation_cache_dir", str(folder))
     # Every program, however small: compiling the small ones again (keys, merges, placement)
     # took 0.5 s of a repeated 5 s sweep; reading them back takes 0.1 s.
