@@ -14,7 +14,9 @@ epoch count, run by:
   (d) Optuna + scikit-learn's MLPClassifier, where its options allow (activations logistic,
       tanh, relu, else relu; solvers sgd and adam, else adam; no batch norm, no dropout).
 Every time includes compilation and Optuna's own time. It then times fixed-structure populations
-of 8 ... 1024 members and compares their FLOP/s with a float32 matmul measured in the same run.
+of 8 ... 1024 members and compares their FLOP/s with a float32 matmul measured in the same run,
+and their trials/s with the plainest JAX program for the same training (``plain.py``): the share
+of it that jaxsweep reaches is what its general program costs; the rest is the machine's.
 
 FLOP count of a member (dense layers only; activations and optimizer not counted): a dense layer
 of n_in x n_out costs 2 n_in n_out per row forward and twice that backward (its weights' gradient
@@ -35,6 +37,7 @@ from jaxsweep.cli import use_every_core
 use_every_core()  # before JAX starts: one host device per core
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
 import gc  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
@@ -42,12 +45,14 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 import peers  # noqa: E402  (beside this script)
+import plain  # noqa: E402
 import report  # noqa: E402
 
 from jaxsweep import collector  # noqa: E402
@@ -228,11 +233,16 @@ def training_seconds(
     data = device_data(dataset)
     trainer = population_trainer(cohort, prepared.settings)
     state = trainer.init(keys, hyper, data.X_train[:1])
-    jax.block_until_ready(trainer.run(state, hyper, data, epochs))  # compile
+    return best_seconds(functools.partial(trainer.run, state, hyper, data, epochs), repeats)
+
+
+def best_seconds(call: Callable[[], Any], repeats: int) -> float:
+    """The best time of ``repeats`` calls, after one that compiles."""
+    jax.block_until_ready(call())
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        jax.block_until_ready(trainer.run(state, hyper, data, epochs))
+        jax.block_until_ready(call())
         times.append(time.perf_counter() - started)
     return min(times)
 
@@ -257,7 +267,8 @@ def scaling(epochs: int, sizes: list[int]) -> list[dict]:
             resolve(structure | {"learning_rate": float(r)}, dataset.task, dataset.output_dim)
             for r in np.geomspace(1e-4, 1e-2, size)
         ]
-        seconds = training_seconds(prepared, cohort, configs, epochs)
+        seconds = training_seconds(prepared, cohort, configs, epochs, repeats=3)
+        floor = best_seconds(plain.program(dataset, size, devices_for(size), epochs), 3)
         rows.append(
             {
                 "population": size,
@@ -265,9 +276,14 @@ def scaling(epochs: int, sizes: list[int]) -> list[dict]:
                 "seconds": seconds,
                 "trials_per_s": size / seconds,
                 "flops": size * flops_per_member / seconds,
+                "plain_trials_per_s": size / floor,
             }
         )
-        print(f"  population {size}: {size / seconds:.1f} trials/s", flush=True)
+        print(
+            f"  population {size}: {size / seconds:.1f} trials/s, the plain program "
+            f"{size / floor:.1f} ({floor / seconds:.0%})",
+            flush=True,
+        )
     return rows
 
 
@@ -292,13 +308,16 @@ def markdown(rows: list[dict], scale: list[dict], peak: float) -> str:
         "",
         f"float32 matmul peak measured in this run: {peak / 1e9:.1f} GFLOP/s",
         "",
-        "| population | devices | trials/s | GFLOP/s | of peak |",
-        "|---|---|---|---|---|",
+        "| population | devices | trials/s | GFLOP/s | of peak | plain program trials/s | "
+        "of the plain program |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in scale:
+        plain_rate = r["plain_trials_per_s"]
         lines.append(
             f"| {r['population']} | {r['devices']} | {r['trials_per_s']:.1f} | "
-            f"{r['flops'] / 1e9:.1f} | {r['flops'] / peak:.0%} |"
+            f"{r['flops'] / 1e9:.1f} | {r['flops'] / peak:.0%} | {plain_rate:.1f} | "
+            f"{r['trials_per_s'] / plain_rate:.0%} |"
         )
     return "\n".join(lines) + "\n"
 
