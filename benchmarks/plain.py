@@ -1,16 +1,14 @@
 """The floor under the fixed-space figures: the scaling table's population (2 x 64 ReLU, Adam,
 batch 32, softmax cross-entropy on digits) trained by the plainest JAX program that does the
 same arithmetic. It has no masks, no per-member choices, no history, no divergence or stopping
-checks; every member sees the rows in one order, shuffled each epoch, and is evaluated once an
-epoch, as a sweep evaluates it. It is split over devices and, on a CPU, trained in blocks, as
-jaxsweep places a population (``placement``).
+checks; it shuffles the rows each epoch and evaluates once an epoch, as a sweep does. It is split
+over devices and, on a CPU, trained in blocks, as jaxsweep places a population (``placement``).
 
-Its trials/s bounds what jaxsweep's general program can reach on the machine: the gap between
-the two is what generality costs, and what is left is the machine's. One order for all members
-is what makes it the bound: their first layer is then one product for the whole block. jaxsweep
-gives each trial its own order (a trial trains alike in any slot); with that, on a 2-core AMD
-EPYC, the plain program trained 256 members at 247 trials/s, jaxsweep at 276, and with one
-order the plain program at 299."""
+With one row order for all members, the members' first layers are one product for the whole
+block: its trials/s then bounds what jaxsweep's general program can reach on the machine, and
+the gap between the two is what generality and a trial's own order cost. With an order for
+each member, as jaxsweep trains (a trial then trains alike in any slot), it is the like-for-like
+peer: the gap is what generality alone costs."""
 
 from __future__ import annotations
 
@@ -51,9 +49,15 @@ def loss(params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def train_member(
-    params: Params, rate: jax.Array, data: tuple[jax.Array, ...], epochs: int, batch: int
+    params: Params,
+    rate: jax.Array,
+    order: jax.Array,
+    data: tuple[jax.Array, ...],
+    epochs: int,
+    batch: int,
 ) -> jax.Array:
-    """One member's epochs; its validation accuracy after each."""
+    """One member's epochs, its rows in the orders that seed ``order`` draws; its validation
+    accuracy after each."""
     x, y, x_val, y_val = data
     steps = x.shape[0] // batch
     adam = optax.adam(rate)
@@ -64,40 +68,53 @@ def train_member(
         return (optax.apply_updates(params, updates), moments), None
 
     def epoch(carry: tuple[Params, Any], key: jax.Array) -> tuple[Any, jax.Array]:
-        # One order for every member: their batches are the same rows (see the module's note).
         rows = jax.random.permutation(key, x.shape[0])[: steps * batch].reshape(steps, batch)
         carry, _ = jax.lax.scan(step, carry, (x[rows], y[rows]))
         accuracy = jnp.mean(jnp.argmax(forward(carry[0], x_val), -1) == y_val)
         return carry, accuracy
 
-    keys = jax.random.split(jax.random.key(0), epochs)
+    keys = jax.random.split(jax.random.key(order), epochs)
     _, accuracies = jax.lax.scan(epoch, (params, adam.init(params)), keys)
     return accuracies
 
 
 def population(
-    params: Params, rates: jax.Array, data: tuple[jax.Array, ...], epochs: int, batch: int
+    params: Params,
+    rates: jax.Array,
+    orders: jax.Array,
+    data: tuple[jax.Array, ...],
+    epochs: int,
+    batch: int,
+    shared: bool,
 ) -> Any:
     """A device's members: vmapped, or in blocks one after another as ``placement`` trains
-    them on a CPU."""
-    train = jax.vmap(functools.partial(train_member, epochs=epochs, batch=batch), (0, 0, None))
+    them on a CPU. ``shared``: every member takes the device's first order, unbatched, so that
+    their batches are the same rows and their first layers one product."""
+
+    def one(params: Params, rate: jax.Array, order: jax.Array, data: Any) -> jax.Array:
+        return train_member(params, rate, orders[0] if shared else order, data, epochs, batch)
+
+    train = jax.vmap(one, (0, 0, 0, None))
+    members = (params, rates, orders)
     block = block_size(rates.shape[0], params)
     if block == rates.shape[0]:
-        return train(params, rates, data)
-    blocks = jax.tree.map(lambda a: a.reshape(-1, block, *a.shape[1:]), (params, rates))
-    accuracies = jax.lax.map(lambda pair: train(*pair, data), blocks)
-    return accuracies.reshape(-1, epochs)
+        return train(*members, data)
+    blocks = jax.tree.map(lambda a: a.reshape(-1, block, *a.shape[1:]), members)
+    return jax.lax.map(lambda block: train(*block, data), blocks).reshape(-1, epochs)
 
 
-def program(dataset: Dataset, members: int, devices: int, epochs: int) -> Callable[[], Any]:
-    """``members`` trained for ``epochs`` over ``devices``, as a call with its inputs placed."""
+def program(
+    dataset: Dataset, members: int, devices: int, epochs: int, shared: bool = True
+) -> Callable[[], Any]:
+    """``members`` trained for ``epochs`` over ``devices``, as a call with its inputs placed;
+    ``shared``: one row order for all members (see ``population``), else one each."""
     mesh = member_mesh(devices)
-    local = functools.partial(population, epochs=epochs, batch=32)
-    split, shared = PartitionSpec(AXIS), PartitionSpec()
+    local = functools.partial(population, epochs=epochs, batch=32, shared=shared)
+    split, shared_spec = PartitionSpec(AXIS), PartitionSpec()
     sharded = jax.shard_map(
         local,
         mesh=mesh,
-        in_specs=(split, split, shared),
+        in_specs=(split, split, split, shared_spec),
         out_specs=split,
         check_vma=False,  # as placement's: members never meet
     )
@@ -105,5 +122,6 @@ def program(dataset: Dataset, members: int, devices: int, epochs: int) -> Callab
     dims = [dataset.train.X.shape[1], 64, 64, dataset.output_dim]
     params = jax.vmap(lambda i: init(jax.random.key(i), dims))(jnp.arange(members))
     rates = jnp.geomspace(1e-4, 1e-2, members)
-    params, rates = jax.device_put((params, rates), NamedSharding(mesh, split))
-    return functools.partial(jax.jit(sharded), params, rates, data)
+    orders = jnp.arange(members)
+    placed = jax.device_put((params, rates, orders), NamedSharding(mesh, split))
+    return functools.partial(jax.jit(sharded), *placed, data)
