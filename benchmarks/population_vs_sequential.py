@@ -212,13 +212,7 @@ def matmul_peak(size: int | None = None, repeats: int = 10) -> float:
     size = size or (2048 if jax.default_backend() == "cpu" else 8192)
     a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
     product = jax.jit(lambda x: x @ x)
-    product(a).block_until_ready()
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        product(a).block_until_ready()
-        seconds.append(time.perf_counter() - started)
-    return 2 * size**3 / min(seconds)
+    return 2 * size**3 / best_seconds(functools.partial(product, a), repeats)
 
 
 def training_seconds(
