@@ -14,7 +14,7 @@ import sqlalchemy
 from optuna.storages._rdb import models
 
 from jaxsweep.storage import open_storage
-from jaxsweep.trial_cache import OwnTrialsCache
+from jaxsweep.trial_cache import OwnTrialsCache, write_params
 
 
 def test_sqlite_keeps_a_write_ahead_log_and_stays_readable(tmp_path: Path) -> None:
@@ -83,7 +83,8 @@ def test_a_worker_sees_its_own_running_trials_as_the_database_holds_them(tmp_pat
 def test_asking_reads_no_running_trial_of_its_own_again(tmp_path: Path) -> None:
     """Optuna's cache reads every running trial again on each ask: a population's asks cost
     O(population²) trial reads. The worker's own running trials are not read back, nor is
-    its new trial: a worker alone on a study reads no trial while it asks."""
+    its new trial (its parameter is held back, unread): a worker alone on a study reads no
+    trial while it asks."""
     loaded: list[models.TrialModel] = []
 
     def count(trial: models.TrialModel, _: object) -> None:
@@ -97,12 +98,52 @@ def test_asking_reads_no_running_trial_of_its_own_again(tmp_path: Path) -> None:
             study.ask().suggest_float("x", 0.0, 1.0)
         loaded.clear()
         study.ask().suggest_float("x", 0.0, 1.0)  # the 33rd, beside 32 running
-        assert len(loaded) == 1  # the new trial as it is created: not the 32 running
+        assert not loaded  # not the 32 running, nor the new one
         plain = optuna.load_study(study_name="s", storage=url)  # Optuna's own cache
         plain.ask().suggest_float("x", 0.0, 1.0)
         assert len(loaded) > 2 * 33  # what the worker's cache spares it
     finally:
         sqlalchemy.event.remove(models.TrialModel, "load", count)
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_worker_writes_a_populations_parameters_in_one_transaction(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(storage=open_storage(url, heartbeat=WORKER), study_name="s")
+
+    def sample(trial: optuna.Trial) -> None:
+        trial.suggest_float("x", 0.0, 1.0)
+        if trial.suggest_categorical("act", ["relu", "tanh"]) == "relu" or trial.number == 0:
+            trial.suggest_int("units", 1, 100)
+
+    first = study.ask()
+    sample(first)  # names new to the worker: written at once, checked by the database
+    fresh = optuna.load_study(study_name="s", storage=url)
+    assert fresh.trials[0].params == first.params
+    inserts: list[str] = []
+
+    def count(_: object, __: object, statement: str, *args: object) -> None:
+        if statement.startswith("INSERT INTO trial_params"):
+            inserts.append(statement)
+
+    sqlalchemy.event.listen(study._storage._backend.engine, "before_cursor_execute", count)
+    trials = [study.ask() for _ in range(4)]
+    for trial in trials:
+        sample(trial)
+    held = [{**t.params} for t in trials]
+    assert not inserts
+    assert [t.params for t in fresh.get_trials()[1:]] == [{}] * 4  # not written yet
+    assert [t.params for t in study.get_trials()[1:]] == held  # the worker sees them already
+    write_params(study)
+    assert len(inserts) == 1  # one statement for all (8 to 12 parameters), not one each
+    assert [t.params for t in fresh.get_trials()[1:]] == held
+    # held back and not yet written: written before the trial's end, which must follow them
+    late = study.ask()
+    sample(late)
+    study.tell(late, 0.5)
+    assert fresh.get_trials()[-1].params == late.params
+    with pytest.raises(ValueError, match="different distribution kind"):
+        study.ask().suggest_int("x", 0, 1)  # refused as Optuna refuses it
 
 
 OPEN_AT_ONCE = """

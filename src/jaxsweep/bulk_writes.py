@@ -21,7 +21,7 @@ from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.storages.journal._storage import JournalOperation
 
-from jaxsweep.trial_cache import OwnTrialsCache, as_stored
+from jaxsweep.trial_cache import OwnTrialsCache, as_stored, check_updatable
 
 Report = tuple[optuna.Trial, int, float]  # a trial's value at a step (an epoch)
 Attributes = tuple[optuna.Trial, dict[str, Any]]  # user attributes of a trial
@@ -101,7 +101,7 @@ def _insert_reports(database: optuna.storages.RDBStorage, reports: Sequence[Repo
             }
         )
     with _create_scoped_session(database.scoped_session) as session:
-        _check_updatable(database, session, [t for t, _, _ in reports])
+        check_updatable(database, session, {t._trial_id for t, _, _ in reports})
         session.execute(sqlalchemy.insert(models.TrialIntermediateValueModel), rows)
 
 
@@ -116,27 +116,12 @@ def _insert_attributes(
         for key, value in attrs.items()
     ]
     with _create_scoped_session(database.scoped_session) as session:
-        _check_updatable(database, session, [t for t, _ in attributes])
+        check_updatable(database, session, {t._trial_id for t, _ in attributes})
         # Replaced as Optuna's upsert replaces them, in a form every database accepts.
         session.execute(
             sqlalchemy.delete(table).where(sqlalchemy.tuple_(table.trial_id, table.key).in_(keys))
         )
         session.execute(sqlalchemy.insert(table), rows)
-
-
-def _check_updatable(
-    database: optuna.storages.RDBStorage, session: Any, trials: Sequence[optuna.Trial]
-) -> None:
-    """Optuna's own refusal to change a finished trial (one another worker's heartbeat failed,
-    say), for all the trials in one read."""
-    ids = {trial._trial_id for trial in trials}
-    read = session.execute(
-        sqlalchemy.select(models.TrialModel.trial_id, models.TrialModel.state).where(
-            models.TrialModel.trial_id.in_(ids)
-        )
-    )
-    for trial_id, state in read:
-        database.check_trial_is_updatable(trial_id, state)
 
 
 def _append(

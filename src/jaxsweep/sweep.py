@@ -31,6 +31,7 @@ from jaxsweep.space import MemberConfig, SearchSpace, load_space, parse_space, r
 from jaxsweep.stopping import stop_request
 from jaxsweep.storage import check_url, open_storage
 from jaxsweep.train import Cohort, Settings
+from jaxsweep.trial_cache import write_params
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
@@ -316,6 +317,7 @@ class Asker:
         kept = _drop_surplus(self.study, trials, self.budget)
         self.heartbeat.beat([t._trial_id for t in trials if t not in kept], running=False)
         slots = [(trial, Member(trial.number, self.propose(trial))) for trial in kept]
+        write_params(self.study)  # on SQLite, the population's parameters in one transaction
         # The worker attribute says which machine and process trained the trial.
         attributes = {"stage": self.stage, "worker": WORKER}
         set_user_attrs_all([(t, {"config": m.config.as_dict(), **attributes}) for t, m in slots])
