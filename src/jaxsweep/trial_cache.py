@@ -12,11 +12,12 @@ back once, with what the database recorded.
 
 The worker also holds back the parameters it samples for its own running trials: Optuna writes
 each one in a transaction of its own, after reading its trial and checking its distribution
-against the study's (1.5 ms each: 4.8 s of a warm 256-trial article-space sweep on a 2-core
-machine). Here they are checked against the distributions this worker has seen, kept in its copy
-at once, and written together by ``write_params`` once a population is asked, or before the
-trial's end is written. A parameter name the worker has not seen yet is written at once, so the
-database still checks it against the study's other workers and earlier runs.
+against the study's. Here they are checked against the distributions this worker has seen, kept
+in its copy at once, and written together by ``write_params`` once a population is asked, or
+before the trial's end is written; asking the 256 trials of a warm article-space sweep (3182
+parameters) took 4.7-5.7 s instead of 7.3-8.0 s on 2 cores. A parameter name the worker has not
+seen yet is written at once, so the database still checks it against the study's other workers
+and earlier runs.
 
 Only for SQLite: a read there sees every trial below the newest one it returns, because SQLite
 allocates a trial's id and commits it under one write lock. The view can therefore remember
