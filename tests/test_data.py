@@ -71,20 +71,29 @@ def test_string_labels_and_regression_targets(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("mutate", "expected"),
+    ("mutate", "changes", "expected"),
     [
-        (lambda t: t.assign(a=np.where(t.index == 3, np.nan, t["a"])), "missing or infinite"),
-        (lambda t: t.assign(c="text"), "column 'c' is not numeric"),
-        (lambda t: t.assign(target=1), "single class"),
-        (lambda t: t.drop(columns=["target"]), "no column 'target'"),
-        (lambda t: t.head(3), "too few to split"),
+        (
+            lambda t: t.assign(a=np.where(t.index == 3, np.nan, t["a"])),
+            {"missing": "error"},
+            "column 'a' has 1 missing values and data.missing is 'error'",
+        ),
+        (lambda t: t.assign(a=np.where(t.index == 3, np.inf, t["a"])), {}, "infinite values"),
+        (
+            lambda t: t.assign(c=[f"id{i}" for i in t.index]),
+            {},
+            "column 'c' has 60 distinct values, more than data.max_categories (50)",
+        ),
+        (lambda t: t.assign(target=1), {}, "single class"),
+        (lambda t: t.drop(columns=["target"]), {}, "no column 'target'"),
+        (lambda t: t.head(3), {}, "too few to split"),
     ],
 )
-def test_bad_data_files_are_user_errors(tmp_path: Path, mutate, expected: str) -> None:
+def test_bad_data_files_are_user_errors(tmp_path: Path, mutate, changes, expected: str) -> None:
     path = tmp_path / "data.csv"
     mutate(frame()).to_csv(path, index=False)
     with pytest.raises(UserError) as info:
-        load_dataset(DataConfig(source=str(path)), seed=0)
+        load_dataset(DataConfig(source=str(path), **changes), seed=0)
     assert str(path) in str(info.value) and expected in str(info.value)
 
 

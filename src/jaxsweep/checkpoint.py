@@ -1,4 +1,5 @@
-"""Trained models on disk (Flax msgpack + YAML, no pickle), and the Python API to reuse them."""
+"""Trained models on disk (Flax msgpack + YAML, no pickle), and the Python API to reuse them:
+``load_model(folder).predict(rows)`` on raw rows, with the preprocessing kept beside the weights."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import yaml
 
 from jaxsweep import losses
 from jaxsweep.errors import UserError, read_yaml
 from jaxsweep.model import MLP, Layout
 from jaxsweep.population import arch_of
+from jaxsweep.preprocessing import Preprocessor
 from jaxsweep.space import MemberConfig
 
 WEIGHTS, MANIFEST, BEST = "weights.msgpack", "model.yaml", "best_params.yaml"
@@ -38,17 +41,46 @@ class BestTrial:
 
 @dataclass(frozen=True)
 class Preprocessing:
-    feature_mean: np.ndarray
-    feature_scale: np.ndarray
+    features: Preprocessor  # raw rows to features, fitted on the training split
     target_shift: float
     target_scale: float
     task: str
-    classes: tuple[Any, ...]
+    classes: tuple[Any, ...]  # the original labels, by class id
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "features": self.features.as_dict(),
+            "target_shift": self.target_shift,
+            "target_scale": self.target_scale,
+            "task": self.task,
+            "classes": list(self.classes),
+        }
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> Preprocessing:
+        if "features" in document:
+            features = Preprocessor.from_dict(document["features"])
+        else:  # saved before categories and gaps: standardization of columns x0, x1, ...
+            features = Preprocessor.numbers_only(
+                np.asarray(document["feature_mean"]), np.asarray(document["feature_scale"])
+            )
+        return cls(
+            features,
+            float(document["target_shift"]),
+            float(document["target_scale"]),
+            str(document["task"]),
+            tuple(document["classes"]),
+        )
+
+
+Rows = pd.DataFrame | np.ndarray
 
 
 class Model:
-    """A trained member: ``predict(X)`` takes raw features, as in the data file, and returns class
-    labels (classification) or targets in their own units (regression)."""
+    """A trained member: ``predict(rows)`` takes raw rows, as in the data file (a DataFrame:
+    text, gaps, columns in any order, extra columns ignored; or an array of the columns in the
+    file's order), and returns class labels (classification) or targets in their own units
+    (regression); ``predict_proba`` returns each class's probability."""
 
     def __init__(
         self,
@@ -65,12 +97,44 @@ class Model:
         key = jax.random.PRNGKey(0)  # prediction draws no noise
         self._apply = jax.jit(lambda v, x: module.apply(v, x, arch, 0.0, key, train=False))
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The raw columns the model reads."""
+        return self.preprocessing.features.columns
+
+    def features(self, rows: Rows, where: str = "rows") -> np.ndarray:
+        """Raw rows as the network's inputs."""
+        if not isinstance(rows, pd.DataFrame):
+            rows = np.asarray(rows)
+            if rows.ndim != 2 or rows.shape[1] != len(self.columns):
+                raise ValueError(
+                    f"expected rows of shape (rows, {len(self.columns)}), got {rows.shape}"
+                )
+            rows = pd.DataFrame(rows, columns=list(self.columns))
+        return self.preprocessing.features.transform(rows, where)
+
+    def predict(self, rows: Rows, where: str = "rows") -> np.ndarray:
+        return self.predict_features(self.features(rows, where))
+
+    def predict_proba(self, rows: Rows, where: str = "rows") -> np.ndarray:
+        """(rows, classes) probabilities, columns in the order of ``classes``."""
         p = self.preprocessing
-        X = np.asarray(X, np.float32)
-        if X.ndim != 2 or X.shape[1] != len(p.feature_mean):
-            raise ValueError(f"expected X of shape (rows, {len(p.feature_mean)}), got {X.shape}")
-        output = self._apply(self.variables, jnp.asarray((X - p.feature_mean) / p.feature_scale))
+        if not p.classes:
+            raise ValueError("predict_proba is for classification; this model predicts values")
+        output = self._apply(self.variables, jnp.asarray(self.features(rows, where)))
+        if p.task == "binary":
+            one = jax.nn.sigmoid(output[:, 0])
+            return np.asarray(jnp.stack([1.0 - one, one], axis=1))
+        return np.asarray(jax.nn.softmax(output, axis=-1))
+
+    @property
+    def classes(self) -> tuple[Any, ...]:
+        return self.preprocessing.classes
+
+    def predict_features(self, X: np.ndarray) -> np.ndarray:
+        """Predictions from features already preprocessed (a dataset split's)."""
+        p = self.preprocessing
+        output = self._apply(self.variables, jnp.asarray(X, jnp.float32))
         prediction = np.asarray(
             losses.predict(
                 output, p.task, self.config.model.output_activation, p.target_shift, p.target_scale
@@ -82,19 +146,11 @@ class Model:
 def save_model(folder: Path, model: Model, extra: dict[str, Any]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / WEIGHTS).write_bytes(flax.serialization.to_bytes(model.variables))
-    p = model.preprocessing
     manifest = {
         "config": model.config.as_dict(),
         "layout": dataclasses.asdict(model.layout)
         | {"activations": list(model.layout.activations)},
-        "preprocessing": {
-            "feature_mean": p.feature_mean.tolist(),
-            "feature_scale": p.feature_scale.tolist(),
-            "target_shift": p.target_shift,
-            "target_scale": p.target_scale,
-            "task": p.task,
-            "classes": list(p.classes),
-        },
+        "preprocessing": model.preprocessing.as_dict(),
     } | extra
     (folder / MANIFEST).write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
     return folder
@@ -106,24 +162,18 @@ def load_model(path: str | Path) -> Model:
     if not (folder / MANIFEST).is_file() and (folder / "model" / MANIFEST).is_file():
         folder = folder / "model"
     manifest = _mapping(folder / MANIFEST)
-    config = MemberConfig.from_dict(manifest["config"])
-    pre = manifest["preprocessing"]
-    preprocessing = Preprocessing(
-        np.asarray(pre["feature_mean"], np.float32),
-        np.asarray(pre["feature_scale"], np.float32),
-        float(pre["target_shift"]),
-        float(pre["target_scale"]),
-        pre["task"],
-        tuple(pre["classes"]),
-    )
     try:
+        config = MemberConfig.from_dict(manifest["config"])
+        preprocessing = Preprocessing.from_dict(manifest["preprocessing"])
         layout = Layout(
             **(manifest["layout"] | {"activations": tuple(manifest["layout"]["activations"])})
         )
-    except (KeyError, TypeError) as exc:
-        raise UserError(str(folder / MANIFEST), f"no valid layout ({exc})") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(
+            str(folder / MANIFEST), f"not a model written by jaxsweep ({exc})"
+        ) from None
     key = jax.random.PRNGKey(0)
-    example = jnp.zeros((1, len(preprocessing.feature_mean)))
+    example = jnp.zeros((1, preprocessing.features.width))
     template = MLP(layout).init(key, example, arch_of(config, layout), 0.0, key, False)
     weights = (folder / WEIGHTS).read_bytes()
     return Model(config, flax.serialization.from_bytes(template, weights), preprocessing, layout)

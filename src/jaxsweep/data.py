@@ -1,4 +1,5 @@
-"""Datasets: built-in and file sources, task inference, a seeded split, train-only scaling."""
+"""Datasets: built-in and file sources, task inference, a seeded split, and preprocessing fitted
+on the training split (``tables`` reads files, ``preprocessing`` makes the features)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from jaxsweep.config import DataConfig
 from jaxsweep.errors import UserError
+from jaxsweep.preprocessing import Preprocessor, fit
+from jaxsweep.tables import Table, read_table, table_of
 
 BUILTINS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 FILE_KINDS = (".csv", ".parquet", ".npz")
@@ -29,9 +33,9 @@ class Dataset:
     train: Split
     val: Split
     test: Split
-    feature_mean: np.ndarray
-    feature_scale: np.ndarray
-    classes: tuple[Any, ...]  # original labels (int, float or str), index = class id
+    preprocessor: Preprocessor  # fitted on the training split; made the splits' features
+    classes: tuple[Any, ...]  # original labels (int, float, bool or str), index = class id
+    dropped_rows: int = 0  # rows whose target was missing
 
     @property
     def output_dim(self) -> int:
@@ -41,45 +45,50 @@ class Dataset:
     def n_features(self) -> int:
         return int(self.train.X.shape[1])
 
+    @property
+    def feature_mean(self) -> np.ndarray:
+        """Each feature's shift (0 for indicator and one-hot features)."""
+        p = self.preprocessor
+        return np.asarray([*p.means, *[0.0] * (p.width - len(p.numeric))], np.float32)
+
+    @property
+    def feature_scale(self) -> np.ndarray:
+        p = self.preprocessor
+        return np.asarray([*p.scales, *[1.0] * (p.width - len(p.numeric))], np.float32)
+
     def raw_features(self, split: Split) -> np.ndarray:
-        """A split's features as they were in the source, before standardization."""
+        """A split's features before standardization: for a table of numbers without gaps,
+        the source's columns."""
         return split.X * self.feature_scale + self.feature_mean
 
 
 def load_dataset(config: DataConfig, seed: int, key: str = "key 'data.source'") -> Dataset:
-    """Load, check, split and scale; every problem is a ``UserError`` naming file and key.
-    ``key`` says where the source was given (the sweep file's key or a flag)."""
-    X, y_raw, where = _read_source(config, key)
-    X = _checked_features(X, where)
-    task = _infer_task(y_raw, config.task, where)
-    y, classes = _encode_target(y_raw, task, where)
-    train, val, test = _split(X, y, task, config, seed, where)
-    mean = train.X.mean(axis=0) if config.standardize else np.zeros(X.shape[1], np.float32)
-    scale = train.X.std(axis=0) if config.standardize else np.ones(X.shape[1], np.float32)
-    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
-
-    def scaled(part: Split) -> Split:
-        return Split(((part.X - mean) / scale).astype(np.float32), part.y)
-
-    return Dataset(
-        config.source,
-        task,
-        scaled(train),
-        scaled(val),
-        scaled(test),
-        mean.astype(np.float32),
-        scale,
-        classes,
-    )
+    """Load, check, split and preprocess (fitted on the training split); every problem is a
+    ``UserError`` naming file and key. ``key`` says where the source was given (the sweep
+    file's key or a flag)."""
+    table, where = _read_source(config, key)
+    task = _infer_task(table.target, config.task, where)
+    y, classes = _encode_target(table.target, task, where)
+    parts = _split_rows(y, task, config, seed, where)
+    features, kinds = table.features, (table.numeric, table.categorical)
+    dropped = table.dropped_rows
+    del table  # the raw columns go once they are features: memory holds one copy at a time
+    preprocessor = fit(features, parts[0], *kinds, config.standardize)
+    X = preprocessor.transform(features, where)
+    del features
+    train, val, test = (Split(X[rows], y[rows]) for rows in parts)
+    return Dataset(config.source, task, train, val, test, preprocessor, classes, dropped)
 
 
-def _read_source(config: DataConfig, key: str) -> tuple[np.ndarray, np.ndarray, str]:
+def _read_source(config: DataConfig, key: str) -> tuple[Table, str]:
     source = config.source
     if source in BUILTINS:
         import sklearn.datasets
 
         bunch = getattr(sklearn.datasets, f"load_{source}")()
-        return np.asarray(bunch.data), np.asarray(bunch.target), source
+        names = [str(name) for name in getattr(bunch, "feature_names", [])]
+        table = _arrays_table(np.asarray(bunch.data), np.asarray(bunch.target), config, names)
+        return table, source
     path = Path(source)
     if path.suffix not in FILE_KINDS:
         raise UserError(
@@ -90,8 +99,24 @@ def _read_source(config: DataConfig, key: str) -> tuple[np.ndarray, np.ndarray, 
     if not path.is_file():
         raise UserError(key, f"data file {source!r} not found")
     if path.suffix == ".npz":
-        return (*_read_npz(path), source)
-    return (*_read_table(path, config.target), source)
+        X, y = _read_npz(path)
+        if X.dtype.kind not in "fiub":
+            raise UserError(source, "features are not numeric")
+        return _arrays_table(X, y, config, [], source), source
+    return read_table(path, config), source
+
+
+def _arrays_table(
+    X: np.ndarray, y: np.ndarray, config: DataConfig, names: list[str], where: str = ""
+) -> Table:
+    """Arrays (a built-in set, an .npz file) as a table: columns named, or x0, x1, ..."""
+    if X.ndim != 2 or X.shape[1] == 0:
+        raise UserError(where, f"expected at least one feature column, got shape {X.shape}")
+    if len(names) != X.shape[1] or len(set(names)) != len(names):
+        names = [f"x{i}" for i in range(X.shape[1])]
+    frame = pd.DataFrame(X.astype(np.float32, copy=False), columns=names)
+    frame[config.target] = y
+    return table_of(frame, config, where or config.source)
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -114,53 +139,6 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"got {X.shape} and {y.shape}",
         )
     return X, y
-
-
-def _read_table(path: Path, target: str) -> tuple[np.ndarray, np.ndarray]:
-    import pandas as pd
-
-    try:
-        frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
-    except Exception as exc:  # pandas raises many types for a broken file
-        raise UserError(str(path), f"cannot read as {path.suffix[1:]}: {exc}") from None
-    if target not in frame.columns:
-        raise UserError(
-            str(path),
-            f"key data.target: no column {target!r} "
-            f"(columns: {', '.join(map(str, frame.columns[:20]))})",
-        )
-    y = frame[target].to_numpy()
-    features = frame.drop(columns=[target])
-    for column in features.columns:
-        if not pd.api.types.is_numeric_dtype(features[column]):
-            raise UserError(
-                str(path),
-                f"column {column!r} is not numeric (e.g. "
-                f"{features[column].iloc[0]!r}); encode it or drop it",
-            )
-    if pd.isna(y).any():
-        raise UserError(
-            str(path), f"target column {target!r} has {int(pd.isna(y).sum())} missing values"
-        )
-    return features.to_numpy(dtype=np.float64, na_value=np.nan), y
-
-
-def _checked_features(X: np.ndarray, where: str) -> np.ndarray:
-    if X.ndim != 2 or X.shape[1] == 0:
-        raise UserError(where, f"expected at least one feature column, got shape {X.shape}")
-    try:
-        X = X.astype(np.float64)
-    except (TypeError, ValueError):
-        raise UserError(where, "features are not numeric") from None
-    bad = ~np.isfinite(X)
-    if bad.any():
-        column = int(np.argmax(bad.any(axis=0)))
-        raise UserError(
-            where,
-            f"feature column {column} has {int(bad[:, column].sum())} "
-            "missing or infinite values; fill or drop them",
-        )
-    return X
 
 
 def _infer_task(y: np.ndarray, task: str, where: str) -> str:
@@ -199,9 +177,10 @@ def _encode_target(y: np.ndarray, task: str, where: str) -> tuple[np.ndarray, tu
     )
 
 
-def _split(
-    X: np.ndarray, y: np.ndarray, task: str, config: DataConfig, seed: int, where: str
-) -> tuple[Split, Split, Split]:
+def _split_rows(
+    y: np.ndarray, task: str, config: DataConfig, seed: int, where: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of the training, validation and test splits (stratified where possible)."""
     n = len(y)
     n_val = round(n * config.val_fraction)
     n_test = round(n * config.test_fraction)
@@ -215,11 +194,7 @@ def _split(
     labels = y if task != "regression" else None
     rest, test = (rows, rows[:0]) if n_test == 0 else _take(rows, n_test, labels, seed)
     train, val = _take(rest, n_val, None if labels is None else labels[rest], seed)
-    return (
-        Split(X[train].astype(np.float32), y[train]),
-        Split(X[val].astype(np.float32), y[val]),
-        Split(X[test].astype(np.float32), y[test]),
-    )
+    return train, val, test
 
 
 def _take(

@@ -7,6 +7,7 @@ built-in datasets are kept, which are small and public; a data file is read on e
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 from jaxsweep.config import DataConfig
 from jaxsweep.data import BUILTINS, Dataset, Split
 from jaxsweep.disk_cache import digest, forget_other_releases, release, write_atomically
+from jaxsweep.preprocessing import Preprocessor
 
 SUFFIX = ".npz"
 PARTS = ("train", "val", "test")
@@ -29,15 +31,15 @@ def read(folder: Path, config: DataConfig, seed: int) -> Dataset | None:
     try:
         with np.load(path, allow_pickle=False) as arrays:
             splits = [Split(arrays[f"{part}_X"], arrays[f"{part}_y"]) for part in PARTS]
+            preprocessor = Preprocessor.from_dict(json.loads(str(arrays["preprocessor"])))
             return Dataset(
                 config.source,
                 str(arrays["task"]),
                 *splits,
-                arrays["feature_mean"],
-                arrays["feature_scale"],
+                preprocessor,
                 tuple(arrays["classes"].tolist()),
             )
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
         return None
 
 
@@ -54,8 +56,7 @@ def keep(folder: Path, config: DataConfig, seed: int, dataset: Dataset) -> None:
         buffer,
         **arrays,
         task=np.asarray(dataset.task),
-        feature_mean=dataset.feature_mean,
-        feature_scale=dataset.feature_scale,
+        preprocessor=np.asarray(json.dumps(dataset.preprocessor.as_dict())),
         classes=np.asarray(dataset.classes),
     )
     forget_other_releases(path.parent, SUFFIX)

@@ -51,15 +51,14 @@ def retrain(prepared: Prepared, best: BestTrial, seed: int, folder: Path) -> Ret
         variables = {"params": variables["params"]}
     sign = 1.0 if prepared.settings.maximize else -1.0
     preprocessing = Preprocessing(
-        dataset.feature_mean,
-        dataset.feature_scale,
+        dataset.preprocessor,
         float(hyper.target_shift[0]),
         float(hyper.target_scale[0]),
         dataset.task,
         dataset.classes,
     )
     model = Model(config, variables, preprocessing, cohort.layout)
-    test = score(model, dataset.raw_features(dataset.test), dataset.test.y, dataset.classes)
+    test = score(model, dataset.test.X, dataset.test.y, dataset.classes)
     val_metric = float(state.best_score[0]) * sign
     save_model(
         folder,
@@ -77,8 +76,9 @@ def retrain(prepared: Prepared, best: BestTrial, seed: int, folder: Path) -> Ret
 
 
 def score(model: Model, X: np.ndarray, y: np.ndarray, classes: tuple) -> dict[str, float]:
-    """Test metrics of ``model.predict`` on raw features: what a user of the model would get."""
-    prediction = model.predict(X)
+    """Test metrics of the model's predictions, in labels or the target's units, from the
+    split's features (the preprocessing ``predict`` applies to raw rows made them)."""
+    prediction = model.predict_features(X)
     truth = np.asarray(classes)[y] if classes else y
     if classes:
         return {"accuracy": float(np.mean(prediction == truth))}

@@ -1,0 +1,187 @@
+"""Preprocessing fitted on the training split and kept as plain data.
+
+scikit-learn fits it: a ``ColumnTransformer`` with a median ``SimpleImputer`` (and its 0/1
+indicator of the columns that had gaps) for numbers, and a constant ``SimpleImputer`` (a gap is a
+category of its own) before a ``OneHotEncoder`` for categories. What it learned is then kept as
+lists of columns, medians, categories and scaling (YAML beside a model, no pickle), and
+``Preprocessor.transform`` applies them to raw rows: the training splits, and later ``predict``.
+An unseen category encodes as all zeros. Numbers are standardized; indicator and one-hot
+columns stay 0/1."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from jaxsweep.errors import UserError
+
+MISSING = "(missing)"  # the category of a gap in a category column
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    numeric: tuple[str, ...]
+    medians: tuple[float, ...]
+    means: tuple[float, ...]
+    scales: tuple[float, ...]
+    indicators: tuple[str, ...]  # numeric columns with gaps in training: one 0/1 column each
+    categorical: tuple[str, ...]
+    categories: tuple[tuple[str, ...], ...]  # per category column, in one-hot order
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The raw columns it reads."""
+        return self.numeric + self.categorical
+
+    @property
+    def width(self) -> int:
+        """The features it makes."""
+        return len(self.numeric) + len(self.indicators) + sum(map(len, self.categories))
+
+    def feature_names(self) -> list[str]:
+        pairs = zip(self.categorical, self.categories, strict=True)
+        one_hot = [f"{column}={value}" for column, values in pairs for value in values]
+        return [*self.numeric, *(f"{c} missing" for c in self.indicators), *one_hot]
+
+    def transform(self, frame: pd.DataFrame, where: str = "rows") -> np.ndarray:
+        """Raw rows (any column order, extra columns ignored) to float32 features."""
+        absent = [c for c in self.columns if c not in frame.columns]
+        if absent:
+            raise UserError(
+                where, f"no column {absent[0]!r} (the model reads: {', '.join(self.columns)})"
+            )
+        out = np.zeros((len(frame), self.width), np.float32)
+        indicator = {name: i for i, name in enumerate(self.indicators, len(self.numeric))}
+        for j, name in enumerate(self.numeric):
+            values = _numbers(frame[name], name, where)
+            gaps = np.isnan(values)
+            column = np.where(gaps, np.float32(self.medians[j]), values)
+            out[:, j] = (column - np.float32(self.means[j])) / np.float32(self.scales[j])
+            if name in indicator:
+                out[:, indicator[name]] = gaps
+        start = len(self.numeric) + len(self.indicators)
+        for name, categories in zip(self.categorical, self.categories, strict=True):
+            text = as_text(frame[name])
+            text[pd.isna(text)] = MISSING
+            codes = pd.Index(categories).get_indexer(text)
+            rows = np.flatnonzero(codes >= 0)  # an unseen category: all zeros
+            out[rows, start + codes[rows]] = 1.0
+            start += len(categories)
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            k: [list(v) if isinstance(v, tuple) else v for v in vs]
+            for k, vs in asdict(self).items()
+        }
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> Preprocessor:
+        """The inverse of ``as_dict``; a broken document raises KeyError, TypeError or
+        ValueError."""
+        plain = {k: tuple(document[k]) for k in cls.__dataclass_fields__}
+        numbers = {k: tuple(float(v) for v in plain[k]) for k in ("medians", "means", "scales")}
+        categories = tuple(tuple(str(v) for v in vs) for vs in plain["categories"])
+        names = {k: tuple(map(str, plain[k])) for k in ("numeric", "indicators", "categorical")}
+        made = cls(**names, **numbers, categories=categories)
+        if not (len(made.numeric) == len(made.medians) == len(made.means) == len(made.scales)):
+            raise ValueError("numeric, medians, means and scales differ in length")
+        if len(made.categorical) != len(made.categories):
+            raise ValueError("categorical and categories differ in length")
+        return made
+
+    @classmethod
+    def numbers_only(cls, means: np.ndarray, scales: np.ndarray) -> Preprocessor:
+        """Standardization of columns x0, x1, ... with no gaps (models saved before categories)."""
+        names = tuple(f"x{i}" for i in range(len(means)))
+        means_, scales_ = tuple(map(float, means)), tuple(map(float, scales))
+        return cls(names, means_, means_, scales_, (), (), ())
+
+
+def fit(
+    features: pd.DataFrame,
+    rows: np.ndarray,
+    numeric: tuple[str, ...],
+    categorical: tuple[str, ...],
+    standardize: bool = True,
+) -> Preprocessor:
+    """Fit on ``features``' training ``rows`` only."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    train = features.iloc[rows]
+    texts = pd.DataFrame({name: as_text(train[name]) for name in categorical}, index=train.index)
+    numbers = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
+    categories = make_pipeline(
+        SimpleImputer(strategy="constant", fill_value=MISSING),
+        OneHotEncoder(handle_unknown="ignore"),
+    )
+    fitted = ColumnTransformer(
+        [("numeric", numbers, list(numeric)), ("categorical", categories, list(categorical))],
+        sparse_threshold=1.0,  # the fitting's own output, sparse: the features are made below
+    ).fit(pd.concat([train[list(numeric)], texts], axis=1))
+    del train, texts
+    medians, indicators = (), ()
+    if numeric:
+        imputer = fitted.named_transformers_["numeric"]
+        medians = tuple(float(v) for v in imputer.statistics_)
+        if imputer.indicator_ is not None:
+            indicators = tuple(numeric[i] for i in imputer.indicator_.features_)
+    found: tuple[tuple[str, ...], ...] = ()
+    if categorical:
+        encoder = fitted.named_transformers_["categorical"][-1]
+        found = tuple(tuple(str(v) for v in values) for values in encoder.categories_)
+    means, scales = _scaling(features, rows, numeric, medians, standardize)
+    return Preprocessor(numeric, medians, means, scales, indicators, categorical, found)
+
+
+def _scaling(
+    features: pd.DataFrame,
+    rows: np.ndarray,
+    numeric: tuple[str, ...],
+    medians: tuple[float, ...],
+    standardize: bool,
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Each number column's mean and standard deviation on the training rows, gaps filled
+    (0 and 1 without standardization); a column by itself, so no copy of the table is made."""
+    if not standardize:
+        return (0.0,) * len(numeric), (1.0,) * len(numeric)
+    means, scales = [], []
+    for name, median in zip(numeric, medians, strict=True):
+        values = features[name].to_numpy(np.float64)[rows]
+        values[np.isnan(values)] = median
+        means.append(float(values.mean()))
+        std = float(values.std())
+        scales.append(std if std > 0 else 1.0)
+    return tuple(means), tuple(scales)
+
+
+def as_text(column: pd.Series) -> np.ndarray:
+    """A category column as text, gaps as NaN: the same value reads the same from CSV, Parquet
+    or a DataFrame (True as 'True', 3.0 and 3 as '3')."""
+    known = column.notna().to_numpy()
+    values = column[known]
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    if pd.api.types.is_float_dtype(values) and bool((values == np.round(values)).all()):
+        values = values.astype(np.int64)
+    out = np.full(len(column), np.nan, dtype=object)
+    out[known] = values.astype(str).to_numpy()
+    return out
+
+
+def _numbers(column: pd.Series, name: str, where: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+        try:
+            column = pd.to_numeric(column, errors="raise")
+        except (ValueError, TypeError):
+            example = column.dropna().iloc[0] if column.notna().any() else None
+            raise UserError(
+                where, f"column {name!r} is not numeric (e.g. {example!r}); the model reads numbers"
+            ) from None
+    return column.to_numpy(np.float32, na_value=np.nan)
