@@ -41,11 +41,30 @@ class DataConfig(_Strict):
     val_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
     test_fraction: Probability = 0.2
     standardize: bool = True
+    drop: tuple[str, ...] = Field((), description="columns left out (an ID, a free-text note)")
+    categorical: tuple[str, ...] = Field(
+        (), description="integer-coded columns treated as categories (a zip code, a grade 1-5)"
+    )
+    max_categories: Annotated[int, Field(ge=1)] = Field(
+        50, description="most distinct values a text or category column may have (one-hot)"
+    )
+    missing: Literal["impute", "error"] = Field(
+        "impute", description="impute: training medians, 0/1 indicators; error: refuse gaps"
+    )
 
     @model_validator(mode="after")
     def _fractions_leave_training_rows(self) -> DataConfig:
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ValueError("val_fraction + test_fraction must be below 1")
+        return self
+
+    @model_validator(mode="after")
+    def _columns_used_once(self) -> DataConfig:
+        both = sorted(set(self.drop) & set(self.categorical))
+        if both:
+            raise ValueError(f"column {both[0]!r} is both in drop and in categorical")
+        if self.target in self.drop or self.target in self.categorical:
+            raise ValueError(f"the target {self.target!r} cannot be in drop or categorical")
         return self
 
 
