@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from tests.xla_flags import with_fast_compile
+from tests.xla_flags import xla_flags_for_tests
 
-os.environ["XLA_FLAGS"] = with_fast_compile(os.environ.get("XLA_FLAGS", ""))  # before JAX starts
+os.environ["XLA_FLAGS"] = xla_flags_for_tests(os.environ)  # before JAX starts
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +26,20 @@ SMALL_SPACE = REPO / "search_spaces" / "small.yaml"
 cpu_only = pytest.mark.skipif(
     jax.default_backend() != "cpu", reason="how a CPU shares out a population (no accelerator)"
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "contract: the engine's contracts, run again under XLA's default compile settings "
+        "(JAXSWEEP_TEST_XLA=default pytest -m contract)",
+    )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Which compile settings the run had, even under ``-q``: the contract subset must be seen
+    to run at XLA's defaults (``JAXSWEEP_TEST_XLA=default``)."""
+    terminalreporter.write_line(f"XLA_FLAGS={os.environ['XLA_FLAGS']!r}")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -88,6 +88,7 @@ def population(iris: Dataset) -> Population:
     return Population(cohort, state, hyper, device_data(iris), weights, runs)
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize("block", [1, 3])
 def test_blocks_train_like_the_whole_population_vmapped(population: Population, block: int) -> None:
     state, hyper, data, runs = population.state, population.hyper, population.data, population.runs

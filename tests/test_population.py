@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
 
 from jaxsweep.placement import program_cap
 from jaxsweep.population import Palette, cohort_of, hyper_of, padded_size, stack_hypers
@@ -77,6 +78,7 @@ def test_padded_sizes_are_few_and_fill_every_device() -> None:
     assert padded_size(17, devices=16) == 32
 
 
+@pytest.mark.contract
 @cpu_only
 def test_four_devices_give_the_results_of_one() -> None:
     assert jax.local_device_count() == 1

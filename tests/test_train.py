@@ -127,6 +127,7 @@ def padded_run(iris: Dataset) -> tuple[list[MemberConfig], jax.Array, Any, Any, 
 
 
 # Two halves, so that the suite's two processes share the ten programs this test compiles.
+@pytest.mark.contract
 @pytest.mark.parametrize("members", [range(0, 5), range(5, len(MIXED))], ids=["0-4", "5-8"])
 def test_a_padded_member_trains_like_the_same_network_built_alone(
     iris: Dataset, padded_run: tuple, members: range
@@ -267,6 +268,7 @@ def test_early_stopping_keeps_the_best_epoch(iris: Dataset) -> None:
             assert int(state.epoch[i]) == int(state.best_epoch[i]) + 3
 
 
+@pytest.mark.contract
 def test_a_diverging_member_is_flagged_and_leaves_the_others_bit_identical(
     diabetes: Dataset,
 ) -> None:

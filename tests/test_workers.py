@@ -8,6 +8,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import optuna
 import pytest
@@ -18,28 +19,45 @@ from tests.conftest import one_structure_space, tiny_sweep
 
 WORKERS = 2  # they race for the last trials; each is a JAX process on 2 cores
 TRIALS = 10
-# The server the tests may create databases on (trust auth); override to point elsewhere.
+# A PostgreSQL server the test may create (and drop) a database on: a URL to an existing
+# database, as a user with CREATEDB. Set JAXSWEEP_TEST_POSTGRES to point elsewhere (a password
+# in it is used to connect; the test's own URL then carries PASSWORD instead).
 ADMIN_URL = os.environ.get(
-    "JAXSWEEP_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+    "JAXSWEEP_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )
 PASSWORD = "pw-never-shown-4f1c"  # trust auth accepts any password, so the URL may carry one
+# On a CI service (CI=true, as they set it) a missing server or driver is a failure: a skip
+# there would let the only PostgreSQL test pass unseen. Elsewhere it skips, with the reason.
+ON_CI = os.environ.get("CI", "").lower() in {"true", "1"}
+
+
+def unavailable(reason: str) -> NoReturn:
+    if ON_CI:
+        pytest.fail(f"{reason} (CI=true: the PostgreSQL test must run)", pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A fresh database for one test, dropped afterwards; the URL carries a password."""
-    psycopg2 = pytest.importorskip("psycopg2", reason="psycopg2 comes with the dev extra")
+    """A fresh database for one test, uniquely named and dropped afterwards; the URL carries a
+    password, to check it is never shown."""
+    try:
+        import psycopg2
+    except ImportError:
+        unavailable("psycopg2 is not installed (it comes with the dev extra)")
     admin = make_url(ADMIN_URL)
     try:
         connection = psycopg2.connect(
             host=admin.host,
             port=admin.port,
             user=admin.username,
+            password=admin.password,
             dbname=admin.database,
             connect_timeout=5,
         )
     except psycopg2.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server at {admin.host}:{admin.port}: {exc}".strip())
+        shown = admin.render_as_string(hide_password=True)
+        unavailable(f"no PostgreSQL server at {shown} (JAXSWEEP_TEST_POSTGRES): {exc}".strip())
     connection.autocommit = True
     name = f"jaxsweep_test_{uuid.uuid4().hex[:12]}"
     with connection.cursor() as cursor:
