@@ -19,10 +19,10 @@ from jaxsweep import losses
 from jaxsweep.errors import UserError, read_yaml
 from jaxsweep.model import MLP, Layout
 from jaxsweep.population import arch_of
-from jaxsweep.preprocessing import Preprocessor
+from jaxsweep.preprocessing import MANIFEST, Preprocessing, model_folder
 from jaxsweep.space import MemberConfig
 
-WEIGHTS, MANIFEST, BEST = "weights.msgpack", "model.yaml", "best_params.yaml"
+WEIGHTS, BEST = "weights.msgpack", "best_params.yaml"
 
 
 @dataclass(frozen=True)
@@ -37,40 +37,6 @@ class BestTrial:
     value: float
     params: dict[str, Any]
     config: MemberConfig
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    features: Preprocessor  # raw rows to features, fitted on the training split
-    target_shift: float
-    target_scale: float
-    task: str
-    classes: tuple[Any, ...]  # the original labels, by class id
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "features": self.features.as_dict(),
-            "target_shift": self.target_shift,
-            "target_scale": self.target_scale,
-            "task": self.task,
-            "classes": list(self.classes),
-        }
-
-    @classmethod
-    def from_dict(cls, document: dict[str, Any]) -> Preprocessing:
-        if "features" in document:
-            features = Preprocessor.from_dict(document["features"])
-        else:  # saved before categories and gaps: standardization of columns x0, x1, ...
-            features = Preprocessor.numbers_only(
-                np.asarray(document["feature_mean"]), np.asarray(document["feature_scale"])
-            )
-        return cls(
-            features,
-            float(document["target_shift"]),
-            float(document["target_scale"]),
-            str(document["task"]),
-            tuple(document["classes"]),
-        )
 
 
 Rows = pd.DataFrame | np.ndarray
@@ -118,10 +84,13 @@ class Model:
 
     def predict_proba(self, rows: Rows, where: str = "rows") -> np.ndarray:
         """(rows, classes) probabilities, columns in the order of ``classes``."""
+        return self.proba_of_features(self.features(rows, where))
+
+    def proba_of_features(self, X: np.ndarray) -> np.ndarray:
         p = self.preprocessing
         if not p.classes:
             raise ValueError("predict_proba is for classification; this model predicts values")
-        output = self._apply(self.variables, jnp.asarray(self.features(rows, where)))
+        output = self._apply(self.variables, jnp.asarray(X, jnp.float32))
         if p.task == "binary":
             one = jax.nn.sigmoid(output[:, 0])
             return np.asarray(jnp.stack([1.0 - one, one], axis=1))
@@ -158,9 +127,7 @@ def save_model(folder: Path, model: Model, extra: dict[str, Any]) -> Path:
 
 def load_model(path: str | Path) -> Model:
     """Load a model saved by ``jaxsweep train``: its folder, or the results folder holding it."""
-    folder = Path(path)
-    if not (folder / MANIFEST).is_file() and (folder / "model" / MANIFEST).is_file():
-        folder = folder / "model"
+    folder = model_folder(path)
     manifest = _mapping(folder / MANIFEST)
     try:
         config = MemberConfig.from_dict(manifest["config"])

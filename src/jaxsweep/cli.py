@@ -219,7 +219,44 @@ def train(
         )
         for name, value in done.test_metrics.items():
             console.print(f"test {name}: {value:.4f}", highlight=False)
+        if done.model.classes:
+            labels = ", ".join(map(str, done.model.classes))
+            console.print(f"labels: {labels}", highlight=False, markup=False)
         console.print(f"saved model to {done.folder}", highlight=False)
+
+    _guarded(action)
+
+
+@app.command()
+def predict(
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="model folder written by `jaxsweep train` (or the results folder holding it)",
+            show_default=False,
+        ),
+    ],
+    data: Annotated[
+        Path, typer.Argument(help="a .csv or .parquet file of raw rows", show_default=False)
+    ],
+    out: Annotated[Path, typer.Option(help="predictions file (.csv or .parquet)")] = Path(
+        "predictions.csv"
+    ),
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(help="a column of DATA copied beside the predictions, e.g. an ID"),
+    ] = None,
+) -> None:
+    """Predict labels (or values) for raw rows, with the preprocessing the model was trained
+    with: text, gaps and columns in any order, extra columns ignored. Writes OUT with the kept
+    columns, `prediction` and, for a classifier, a `probability_<label>` column per label."""
+
+    def action() -> None:
+        from jaxsweep.predict import predictions, write_predictions
+
+        table = predictions(model, data, keep or [])
+        written = write_predictions(table, out)
+        console.print(f"wrote {len(table)} predictions to {written}", highlight=False)
 
     _guarded(action)
 

@@ -11,14 +11,16 @@ columns stay 0/1."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from jaxsweep.errors import UserError
+from jaxsweep.errors import UserError, read_yaml
 
 MISSING = "(missing)"  # the category of a gap in a category column
+MANIFEST = "model.yaml"  # a saved model's config, layout and preprocessing
 
 
 @dataclass(frozen=True)
@@ -185,3 +187,55 @@ def _numbers(column: pd.Series, name: str, where: str) -> np.ndarray:
                 where, f"column {name!r} is not numeric (e.g. {example!r}); the model reads numbers"
             ) from None
     return column.to_numpy(np.float32, na_value=np.nan)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    features: Preprocessor  # raw rows to features, fitted on the training split
+    target_shift: float
+    target_scale: float
+    task: str
+    classes: tuple[Any, ...]  # the original labels, by class id
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "features": self.features.as_dict(),
+            "target_shift": self.target_shift,
+            "target_scale": self.target_scale,
+            "task": self.task,
+            "classes": list(self.classes),
+        }
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> Preprocessing:
+        if "features" in document:
+            features = Preprocessor.from_dict(document["features"])
+        else:  # saved before categories and gaps: standardization of columns x0, x1, ...
+            features = Preprocessor.numbers_only(
+                np.asarray(document["feature_mean"]), np.asarray(document["feature_scale"])
+            )
+        return cls(
+            features,
+            float(document["target_shift"]),
+            float(document["target_scale"]),
+            str(document["task"]),
+            tuple(document["classes"]),
+        )
+
+
+def model_folder(path: str | Path) -> Path:
+    """A model's folder: ``path``, or the ``model`` folder inside it (a results folder)."""
+    folder = Path(path)
+    if not (folder / MANIFEST).is_file() and (folder / "model" / MANIFEST).is_file():
+        return folder / "model"
+    return folder
+
+
+def saved_preprocessing(path: str | Path) -> Preprocessing:
+    """A saved model's preprocessing, read without its network (and without JAX)."""
+    file = model_folder(path) / MANIFEST
+    document = read_yaml(str(file))
+    try:
+        return Preprocessing.from_dict(document["preprocessing"])  # type: ignore[index]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(str(file), f"not a model written by jaxsweep ({exc})") from None

@@ -36,12 +36,18 @@ def best_params_document(study: optuna.Study, storage_url: str) -> dict[str, Any
         "params": dict(trial.params),
         "config": trial.user_attrs.get("config"),
         "storage": mask(storage_url),
-    }
+    } | ({"classes": study.user_attrs["classes"]} if "classes" in study.user_attrs else {})
 
 
-def write_results(config: SweepConfig, studies: list[optuna.Study]) -> list[Path]:
+def write_results(
+    config: SweepConfig, studies: list[optuna.Study], classes: tuple[Any, ...] = ()
+) -> list[Path]:
     """Write best_params.yaml from the last stage's study (if any of its trials completed) and
-    trials.csv with every stage's trials; return what was written."""
+    trials.csv with every stage's trials; return what was written. ``classes``: the target's
+    labels, by class id, recorded in the studies (``jaxsweep best`` shows them too)."""
+    for study in studies:
+        if classes and study.user_attrs.get("classes") != list(classes):
+            study.set_user_attr("classes", list(classes))
     study = studies[-1]
     folder = config.results_dir
     folder.mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsweep import losses
-from jaxsweep.checkpoint import BestTrial, Model, Preprocessing, save_model
+from jaxsweep.checkpoint import BestTrial, Model, save_model
 from jaxsweep.errors import UserError
 from jaxsweep.population import Palette, cohort_of, device_data, hyper_of, member_keys, stack_hypers
+from jaxsweep.preprocessing import Preprocessing
 from jaxsweep.sweep import Prepared
 from jaxsweep.train import population_trainer
 

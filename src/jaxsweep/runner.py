@@ -42,6 +42,12 @@ def run_sweep(config: SweepConfig, console: Console) -> None:
     cache = cache_folder()
     prepared = sweep.prepare(config, cache)
     dataset_cache.keep(cache, config.data, config.seed, prepared.dataset)
+    if prepared.dataset.dropped_rows:
+        console.print(
+            f"dropped {prepared.dataset.dropped_rows} rows without a target "
+            f"({config.data.target!r})",
+            highlight=False,
+        )
     enable_compilation_cache(cache)
     sweep.quiet_optuna()
     if "lr_find" in config.stages:
@@ -66,14 +72,14 @@ def run_sweep(config: SweepConfig, console: Console) -> None:
     except Interrupted:
         if config.schedule_study in study_names(config):
             studies.append(sweep.create_study(config, config.schedule_study))
-        written = write_results(config, studies)
+        written = write_results(config, studies, prepared.dataset.classes)
         console.print(
             f"interrupted: the results so far are in {config.results_dir}/ "
             f"({len(written)} files); run the same command again to go on",
             highlight=False,
         )
         raise
-    written = write_results(config, studies)
+    written = write_results(config, studies, prepared.dataset.classes)
     if config.plots:
         written += write_plots(search, config.results_dir)
         if len(studies) > 1:
