@@ -8,7 +8,11 @@ With one row order for all members, the members' first layers are one product fo
 block: its trials/s then bounds what jaxsweep's general program can reach on the machine, and
 the gap between the two is what generality and a trial's own order cost. With an order for
 each member, as jaxsweep trains (a trial then trains alike in any slot), it is the like-for-like
-peer: the gap is what generality alone costs."""
+peer: the gap is what generality alone costs. Its keys and orders are drawn as jaxsweep draws
+them (``train.py``): each epoch splits its key in three with the written-out threefry, the order
+is ``shuffle.permutation`` and the steps' noise keys are split at once, so the share measures the
+training, not a slower shuffle (``jax.random.permutation`` sorts (key, index) pairs, and JAX's
+threefry compiles to a loop on a CPU)."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import NamedSharding, PartitionSpec
 
+from jaxsweep import shuffle, threefry
 from jaxsweep.data import Dataset
 from jaxsweep.placement import AXIS, block_size, member_mesh
 
@@ -67,14 +72,23 @@ def train_member(
         updates, moments = adam.update(jax.grad(loss)(params, *xy), moments, params)
         return (optax.apply_updates(params, updates), moments), None
 
-    def epoch(carry: tuple[Params, Any], key: jax.Array) -> tuple[Any, jax.Array]:
-        rows = jax.random.permutation(key, x.shape[0])[: steps * batch].reshape(steps, batch)
-        carry, _ = jax.lax.scan(step, carry, (x[rows], y[rows]))
-        accuracy = jnp.mean(jnp.argmax(forward(carry[0], x_val), -1) == y_val)
-        return carry, accuracy
+    def step_with_noise(carry: tuple[Params, Any], batch: tuple[jax.Array, ...]) -> Any:
+        xb, yb, _noise = batch  # the fixed space draws no noise: jaxsweep's key goes unused too
+        return step(carry, (xb, yb))
 
-    keys = jax.random.split(jax.random.key(order), epochs)
-    _, accuracies = jax.lax.scan(epoch, (params, adam.init(params)), keys)
+    def epoch(carry: tuple[Params, Any, jax.Array], _: None) -> tuple[Any, jax.Array]:
+        params, moments, key = carry
+        key, order_key, noise_key = threefry.split(key, 3)  # as train.py's train_epoch
+        rows = shuffle.permutation(order_key, x.shape[0])[: steps * batch].reshape(steps, batch)
+        noise = threefry.split(noise_key, steps)
+        (params, moments), _ = jax.lax.scan(
+            step_with_noise, (params, moments), (x[rows], y[rows], noise)
+        )
+        accuracy = jnp.mean(jnp.argmax(forward(params, x_val), -1) == y_val)
+        return (params, moments, key), accuracy
+
+    start = (params, adam.init(params), jax.random.PRNGKey(order))
+    _, accuracies = jax.lax.scan(epoch, start, None, length=epochs)
     return accuracies
 
 

@@ -8,15 +8,23 @@ epoch count, run by:
       the study in memory, as the peers do; (a3) runs a2 again on a journal file, the fastest
       durable storage (every epoch's report is an appended, synced line), and (a4) on a SQLite
       file, the storage a sweep writes by default, opened as `jaxsweep run` opens it;
-  (b) Optuna + sequential Flax: a fresh model and a jitted step per trial, a Python loop over
-      minibatches (as a user writes it);
+  (b) Optuna + sequential Flax as a JAX user tuning for speed writes it: a program a structure,
+      reused by every trial of that structure with its values as data, the epoch a `lax.scan`
+      gathering its batches in the program; (b0) the naive version, labelled so: a step jitted
+      in each trial with its rate baked in, a Python loop over minibatches indexed eagerly
+      (see peers.py);
   (c) Optuna + PyTorch on the CPU with threads = cores (needs `pip install torch==2.13.0`);
   (d) Optuna + scikit-learn's MLPClassifier, where its options allow (activations logistic,
       tanh, relu, else relu; solvers sgd and adam, else adam; no batch norm, no dropout).
-Every time includes compilation and Optuna's own time. It then times fixed-structure populations
-of 8 ... 1024 members and compares their FLOP/s with a float32 matmul measured in the same run,
-and their trials/s with the plainest JAX program for the same training (``plain.py``), with one
-row order for all members (the bound on the machine) and with one a member (as jaxsweep trains).
+Every time includes compilation and Optuna's own time, and every contestant runs with the
+garbage collector as the `jaxsweep` command sets it (``collector``). A trial's cost varies 16x
+with its batch size on the article's space, so the table gives each contestant's mix of batch
+sizes and, for a sequential peer, its rate at (a)'s mix (its mean seconds a trial at each batch
+size, weighted by (a)'s counts); the speed-ups are against that rate. It then times
+fixed-structure populations of 8 ... 1024 members and compares their FLOP/s with a float32
+matmul measured in the same run, and their trials/s with the plainest JAX program for the same
+training (``plain.py``), with one row order for all members (the bound on the machine) and with
+one a member (as jaxsweep trains).
 
 FLOP count of a member (dense layers only; activations and optimizer not counted): a dense layer
 of n_in x n_out costs 2 n_in n_out per row forward and twice that backward (its weights' gradient
@@ -25,7 +33,9 @@ input's gradient is never computed, and 2 n_in n_out per validation row. (Counti
 layer, as is common, would count 18% more a training row for the 2 x 64 network on digits.)
 
     python benchmarks/population_vs_sequential.py [--trials 48] [--epochs 10] [--population 16]
-        [--article-population 64] [--peers a,a2,b,c,d]
+        [--article-population 64] [--peer-trials N] [--peers a,a2,a3,a4,b,b0,c,d]
+
+Each run writes benchmarks/results/population_vs_sequential.md (and .json) with its provenance.
 """
 
 from __future__ import annotations
@@ -37,13 +47,15 @@ from jaxsweep.cli import use_every_core
 use_every_core()  # before JAX starts: one host device per core
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import functools  # noqa: E402
 import gc  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections import Counter  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -124,16 +136,10 @@ def run_jaxsweep(prepared: Prepared, folder: Path, storage: str | None = None) -
         url = storage.format(folder=folder.as_posix())
         study = create_study(config.model_copy(update={"storage": url}), "a")
     jax.monitoring.register_event_duration_secs_listener(listen)
-    thresholds = gc.get_threshold()
-    collector.tune()  # the collector as `jaxsweep run` sets it; the peers keep Python's
-    collector.settle()
-    started = time.perf_counter()
-    try:
+    with sweep_collector():
+        started = time.perf_counter()
         run_search(prepared, study)
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*thresholds)
-    wall = time.perf_counter() - started
+        wall = time.perf_counter() - started
     jax.monitoring.unregister_event_duration_listener(listen)
     done = [t for t in study.trials if t.value is not None]
     start = min(t.datetime_start for t in study.trials)
@@ -144,7 +150,27 @@ def run_jaxsweep(prepared: Prepared, folder: Path, storage: str | None = None) -
         "best": max(t.value for t in done),
         "to_target_s": min(reached) if reached else None,
         "compile_s": sum(compile_seconds),
+        "batch_mix": batch_mix(t.user_attrs["config"]["train"]["batch_size"] for t in done),
     }
+
+
+@contextlib.contextmanager
+def sweep_collector() -> Iterator[None]:
+    """Python's garbage collector as the `jaxsweep` command sets it, for any contestant: it
+    saves a sweep a fifth of its time, and a peer's Python loop allocates as much."""
+    thresholds = gc.get_threshold()
+    collector.tune()
+    collector.settle()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
+def batch_mix(batch_sizes: Iterator[int] | list[int]) -> dict[int, int]:
+    """Trials at each batch size, smallest first."""
+    return dict(sorted(Counter(int(b) for b in batch_sizes).items()))
 
 
 def run_sequential(train: Trainer, prepared: Prepared, trials: int, epochs: int) -> dict:
@@ -152,17 +178,38 @@ def run_sequential(train: Trainer, prepared: Prepared, trials: int, epochs: int)
     space: SearchSpace = prepared.space
     dataset = prepared.dataset
     study = optuna.create_study(sampler=make_sampler(prepared.config), direction="maximize")
-    started, best, to_target = time.perf_counter(), 0.0, None
-    for number in range(trials):
-        trial = study.ask()
-        config = resolve(space.sample(trial), dataset.task, dataset.output_dim)
-        accuracy = train(config, dataset, epochs, number)
-        study.tell(trial, accuracy if np.isfinite(accuracy) else 0.0)
-        best = max(best, accuracy)
-        if to_target is None and best >= TARGET:
-            to_target = time.perf_counter() - started
-    wall = time.perf_counter() - started
-    return {"trials": trials, "wall_s": wall, "best": best, "to_target_s": to_target}
+    best, to_target = 0.0, None
+    seconds: dict[int, list[float]] = {}  # a trial's, ask to tell, by batch size
+    with sweep_collector():
+        started = time.perf_counter()
+        for number in range(trials):
+            asked = time.perf_counter()
+            trial = study.ask()
+            config = resolve(space.sample(trial), dataset.task, dataset.output_dim)
+            accuracy = train(config, dataset, epochs, number)
+            study.tell(trial, accuracy if np.isfinite(accuracy) else 0.0)
+            seconds.setdefault(config.train.batch_size, []).append(time.perf_counter() - asked)
+            best = max(best, accuracy)
+            if to_target is None and best >= TARGET:
+                to_target = time.perf_counter() - started
+        wall = time.perf_counter() - started
+    return {
+        "trials": trials,
+        "wall_s": wall,
+        "best": best,
+        "to_target_s": to_target,
+        "batch_mix": batch_mix([b for b, times in seconds.items() for _ in times]),
+        "seconds_by_batch": {b: float(np.mean(times)) for b, times in sorted(seconds.items())},
+    }
+
+
+def at_mix(row: dict, mix: dict[int, int]) -> float | None:
+    """A sequential peer's trials/s had it run ``mix``: its mean seconds a trial at each batch
+    size, weighted by the mix's counts; None when it never ran one of the mix's batch sizes."""
+    means = row.get("seconds_by_batch")
+    if means is None or not set(mix) <= set(means):
+        return None
+    return sum(mix.values()) / sum(count * means[b] for b, count in mix.items())
 
 
 def comparison(
@@ -190,10 +237,14 @@ def comparison(
             rows.append(result)
             print(f"  {result['peer']}: {result['trials_per_s']:.2f} trials/s", flush=True)
     rate = {row["peer"]: row["trials_per_s"] for row in rows}
+    ours = next((row for row in rows if row["peer"] == peers.LABELS["a"]), None)
     for row in rows:
-        for key, ours in (("jaxsweep_speedup", "a"), ("warm_speedup", "a2")):
-            mine = rate.get(peers.LABELS[ours])
-            row[key] = mine / row["trials_per_s"] if mine else None
+        # a sequential peer is set against jaxsweep at jaxsweep's mix of batch sizes
+        row["trials_per_s_at_a_mix"] = at_mix(row, ours["batch_mix"]) if ours else None
+        theirs = row["trials_per_s_at_a_mix"] or row["trials_per_s"]
+        for key, mine in (("jaxsweep_speedup", "a"), ("warm_speedup", "a2")):
+            mine_rate = rate.get(peers.LABELS[mine])
+            row[key] = mine_rate / theirs if mine_rate else None
     return rows
 
 
@@ -291,18 +342,21 @@ def markdown(rows: list[dict], scale: list[dict], peak: float) -> str:
         return "-" if value is None else format(value, spec)
 
     lines = [
-        "| space | peer | trials | trials/s | jaxsweep speed-up (1st run / 2nd) | best val acc | "
-        f"s to {TARGET} | compile s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| space | peer | trials | batch sizes (trials) | trials/s | trials/s at (a)'s batch "
+        f"sizes | jaxsweep speed-up (1st run / 2nd) | best val acc | s to {TARGET} | compile s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        mix = " ".join(f"{b}:{n}" for b, n in r["batch_mix"].items())
         lines.append(
-            f"| {r['space']} | {r['peer']} | {r['trials']} | {r['trials_per_s']:.2f} | "
+            f"| {r['space']} | {r['peer']} | {r['trials']} | {mix} | {r['trials_per_s']:.2f} | "
+            f"{fmt(r['trials_per_s_at_a_mix'], '.2f')} | "
             # two decimals: a ratio of 9.954 printed as 10.0x would read as a target of 10x met
             f"{fmt(r['jaxsweep_speedup'], '.2f')}x / {fmt(r['warm_speedup'], '.2f')}x | "
             f"{r['best']:.4f} | "
             f"{fmt(r['to_target_s'], '.1f')} | {fmt(r.get('compile_s'), '.1f')} |"
         )
+    lines += ["", *strongest(rows)]
     lines += [
         "",
         f"float32 matmul peak measured in this run: {peak / 1e9:.1f} GFLOP/s",
@@ -320,6 +374,25 @@ def markdown(rows: list[dict], scale: list[dict], peak: float) -> str:
             f"{r['trials_per_s'] / one:.0%} | {own:.1f} | {r['trials_per_s'] / own:.0%} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def strongest(rows: list[dict]) -> list[str]:
+    """A line a space: jaxsweep's rates against its fastest sequential peer (at (a)'s mix)."""
+    lines = []
+    for space in dict.fromkeys(r["space"] for r in rows):
+        here = [r for r in rows if r["space"] == space]
+        peer_rows = [r for r in here if "seconds_by_batch" in r]
+        mine = {r["peer"]: r["trials_per_s"] for r in here if "seconds_by_batch" not in r}
+        if not peer_rows or not mine:
+            continue
+        best = max(peer_rows, key=lambda r: r["trials_per_s_at_a_mix"] or r["trials_per_s"])
+        theirs = best["trials_per_s_at_a_mix"] or best["trials_per_s"]
+        against = "; ".join(f"{name} {rate / theirs:.1f}x" for name, rate in mine.items())
+        lines.append(
+            f"{space} space: the strongest sequential peer is {best['peer']} at {theirs:.2f} "
+            f"trials/s at (a)'s batch sizes; against it: {against}."
+        )
+    return lines
 
 
 def compare_all(args: argparse.Namespace, names: list[str]) -> list[dict]:
@@ -358,11 +431,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--peers",
-        default="a,a2,a3,a4,b,c,d",
+        default="a,a2,a3,a4,b,b0,c,d",
         help="a: jaxsweep's first run (empty compilation cache); a2: its second run (programs "
         "from the cache on disk, as a repeated `jaxsweep run` finds them); a3: a2 on a journal "
-        "file instead of in memory; a4: on a SQLite file (the default storage); b, c, d: the "
-        "peers (in memory)",
+        "file instead of in memory; a4: on a SQLite file (the default storage); b, b0, c, d: the "
+        "peers (in memory; b0 is the naive Flax peer)",
     )
     parser.add_argument("--spaces", default="fixed,article")
     parser.add_argument("--sizes", default="8,32,128,256,1024")
