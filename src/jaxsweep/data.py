@@ -13,7 +13,7 @@ import pandas as pd
 from jaxsweep.config import DataConfig
 from jaxsweep.errors import UserError
 from jaxsweep.preprocessing import Preprocessor, fit
-from jaxsweep.tables import Table, read_table, table_of
+from jaxsweep.tables import Table, read_table, release_memory, table_of
 
 BUILTINS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 FILE_KINDS = (".csv", ".parquet", ".npz")
@@ -76,6 +76,7 @@ def load_dataset(config: DataConfig, seed: int, key: str = "key 'data.source'") 
     preprocessor = fit(features, parts[0], *kinds, config.standardize)
     X = preprocessor.transform(features, where)
     del features
+    release_memory()
     train, val, test = (Split(X[rows], y[rows]) for rows in parts)
     return Dataset(config.source, task, train, val, test, preprocessor, classes, dropped)
 

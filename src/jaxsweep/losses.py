@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+# Validation rows a member evaluates at once: a bigger split goes in chunks (``chunked``), so
+# memory holds a chunk's activations per member, not the split's.
+VALIDATION_CHUNK = 8192
+
 
 OUTPUTS = {
     "linear": lambda z: z,
@@ -65,5 +73,45 @@ def metrics(prediction: jax.Array, y_original: jax.Array, task: str) -> dict[str
     return {"accuracy": jnp.mean(prediction == y_original)}
 
 
+def metric_means(prediction: jax.Array, y_original: jax.Array, task: str) -> dict[str, jax.Array]:
+    """``metrics`` as means over rows (RMSE's square), so that chunks of a split average up
+    (``chunked``); ``finished`` turns them into the metrics."""
+    if task == "regression":
+        error = prediction - y_original
+        return {"rmse": jnp.mean(error**2), "mae": jnp.mean(jnp.abs(error))}
+    return {"accuracy": jnp.mean(prediction == y_original)}
+
+
+def finished(means: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    return means | ({"rmse": jnp.sqrt(means["rmse"])} if "rmse" in means else {})
+
+
 def metric_names(task: str) -> tuple[str, ...]:
     return ("loss", "rmse", "mae") if task == "regression" else ("loss", "accuracy")
+
+
+def chunked(
+    means: Callable[[jax.Array, jax.Array], dict[str, Any]],
+    X: jax.Array,
+    y: jax.Array,
+    chunk: int = VALIDATION_CHUNK,
+) -> dict[str, Any]:
+    """``means`` (means over rows) of all rows of ``X`` and ``y``, chunk by chunk: a scan over
+    the whole chunks, then the rest, each weighted by its rows. A split of at most two chunks
+    is one chunk, computed exactly as without chunks."""
+    rows = X.shape[0]
+    whole = rows // chunk
+    if whole <= 1:
+        return means(X, y)
+    head = whole * chunk
+    blocks = (X[:head].reshape(whole, chunk, -1), y[:head].reshape(whole, chunk))
+
+    def add(total: dict[str, Any], block: tuple[jax.Array, jax.Array]) -> tuple[Any, None]:
+        return jax.tree.map(lambda t, m: t + m * (chunk / rows), total, means(*block)), None
+
+    zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(means, blocks[0][0], blocks[1][0]))
+    total, _ = jax.lax.scan(add, zeros, blocks)
+    if head == rows:
+        return total
+    rest = means(X[head:], y[head:])
+    return jax.tree.map(lambda t, m: t + m * ((rows - head) / rows), total, rest)

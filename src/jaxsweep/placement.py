@@ -71,6 +71,35 @@ def spread(tree: Any, devices: int) -> Any:
     return jax.device_put(tree, NamedSharding(member_mesh(devices), PartitionSpec(AXIS)))
 
 
+_placed: dict[int, tuple[Any, Any]] = {}  # devices -> (data as given, data on each device)
+
+
+def on_each_device(data: Any, devices: int) -> Any:
+    """``data`` (arrays on the first device) on each of the first ``devices`` devices, placed
+    once and reused by every program that spreads its members over them; the first device's
+    arrays are reused, not copied. Passed as they were, a program over several devices had them
+    copied to its devices at every call. One dataset is held at a time."""
+    if devices == 1:
+        return data
+    held = _placed.get(devices)
+    if held is not None and held[0] is data:
+        return held[1]
+    _placed.clear()
+    mesh = member_mesh(devices)
+    sharding = NamedSharding(mesh, PartitionSpec())
+
+    def replicated(x: jax.Array) -> jax.Array:
+        first = (
+            x if x.devices() == {mesh.devices.flat[0]} else jax.device_put(x, mesh.devices.flat[0])
+        )
+        copies = [first, *(jax.device_put(first, d) for d in mesh.devices.flat[1:])]
+        return jax.make_array_from_single_device_arrays(x.shape, sharding, copies)
+
+    placed = jax.tree.map(replicated, data)
+    _placed[devices] = (data, placed)
+    return placed
+
+
 def block_size(members: int, params: Any, block_bytes: int = BLOCK_BYTES) -> int:
     """Members per block: as many as fit ``block_bytes``, a divisor of ``members`` (a remainder
     block would compile a second copy of the program); all of them on accelerators, which want
@@ -110,7 +139,7 @@ class PopulationRun:
         devices = len(jax.tree.leaves(state)[0].sharding.device_set)
         if (devices, n_epochs) not in self.programs:
             self.programs[devices, n_epochs] = self._program(devices, n_epochs)
-        return self.programs[devices, n_epochs](state, hyper, data)
+        return self.programs[devices, n_epochs](state, hyper, on_each_device(data, devices))
 
     def compilations(self) -> int:
         """Programs compiled so far, over every device count, epoch count and shape."""

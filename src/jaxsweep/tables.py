@@ -42,7 +42,16 @@ def read_frame(path: Path, keep: str | None = None) -> pd.DataFrame:
     for name in frame.columns:
         if frame[name].dtype == np.float64 and name != keep:
             frame[name] = frame[name].astype(np.float32)
+    release_memory()
     return frame
+
+
+def release_memory() -> None:
+    """Hand memory that Arrow (Parquet's reader) keeps for reuse back to the system: reading
+    a 160 MB table held 220 MB more after the read, and its columns again once freed."""
+    import pyarrow
+
+    pyarrow.default_memory_pool().release_unused()
 
 
 def _read_csv(path: Path, keep: str | None) -> pd.DataFrame:

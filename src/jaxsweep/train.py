@@ -206,27 +206,19 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
     def evaluate(
         params: Any, batch_stats: Any, hyper: Hyper, data: Data, reach: jax.Array | None
     ) -> dict[str, jax.Array]:
-        output = model.apply(
-            {"params": params, "batch_stats": batch_stats},
-            data.X_val,
-            hyper.arch,
-            hyper.dropout,
-            jax.random.PRNGKey(0),  # evaluation draws no noise
-            train=False,
-            reach=reach,
-        )
-        result = {
-            "loss": losses.loss_value(
-                cohort.loss,
-                output,
-                scaled_target(cohort, data.y_val, hyper),
-                cohort.output_activation,
-            )
-        }
-        prediction = losses.predict(
-            output, cohort.task, cohort.output_activation, hyper.target_shift, hyper.target_scale
-        )
-        return result | losses.metrics(prediction, data.y_val, cohort.task)
+        """The validation loss and metrics, a big split in chunks (see ``losses.chunked``)."""
+
+        def means(X: jax.Array, y: jax.Array) -> dict[str, jax.Array]:
+            variables = {"params": params, "batch_stats": batch_stats}
+            noise = jax.random.PRNGKey(0)  # evaluation draws no noise
+            output = model.apply(variables, X, hyper.arch, hyper.dropout, noise, False, reach)
+            target = scaled_target(cohort, y, hyper)
+            loss = losses.loss_value(cohort.loss, output, target, cohort.output_activation)
+            shift, scale = hyper.target_shift, hyper.target_scale
+            prediction = losses.predict(output, cohort.task, cohort.output_activation, shift, scale)
+            return {"loss": loss} | losses.metric_means(prediction, y, cohort.task)
+
+        return losses.finished(losses.chunked(means, data.X_val, data.y_val))
 
     def train_epoch(
         state: MemberState, hyper: Hyper, data: Data, reach: jax.Array | None
