@@ -9,9 +9,18 @@ from pathlib import Path
 
 import optuna
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
 
-from jaxsweep import collector, dataset_cache, stored, sweep
+from jaxsweep import collector, dataset_cache, epoch_progress, stored, sweep
 from jaxsweep.config import SweepConfig
 from jaxsweep.disk_cache import cache_folder
 from jaxsweep.errors import Interrupted, UserError
@@ -129,8 +138,16 @@ def _progress_bar(console: Console) -> Progress:
         TextColumn("best {task.fields[best]}"),
         TextColumn("{task.fields[rate]} trials/s"),
         TimeElapsedColumn(),
+        _EpochColumn(),
         console=console,
     )
+
+
+class _EpochColumn(ProgressColumn):
+    """How far a long epoch has got (a big table's; see ``epoch_progress``), else nothing."""
+
+    def render(self, task: Task) -> Text:
+        return Text(epoch_progress.describe())
 
 
 def enable_compilation_cache(folder: Path | None = None) -> None:

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxsweep import losses, optimizers, placement, schedules, shuffle, threefry
+from jaxsweep import epoch_progress, losses, optimizers, placement, schedules, shuffle, threefry
 from jaxsweep.model import MLP, Arch, Layout
 from jaxsweep.schedules import ScheduleHyper
 from jaxsweep.stored import Stored, serializable
@@ -236,6 +236,11 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         # the steps' keys drawn at once: split step by step, the chain of keys cost a loop of
         # small kernels in every step (4% of a fixed-structure step)
         batches = (order, threefry.split(noise_key, steps))
+        if steps >= epoch_progress.LONG_EPOCH:  # a long epoch reports how far it has got
+            step, batches = (
+                epoch_progress.reporting(step, steps),
+                epoch_progress.indexed(batches, steps),
+            )
         (params, batch_stats, opt_state), step_losses = jax.lax.scan(step, carry, batches)
         return params, batch_stats, jax.tree.leaves(opt_state), key, step_losses
 
