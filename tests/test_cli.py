@@ -151,6 +151,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
         ([], ["lr-find", "dashboard"]),
         (["run"], ["RESULTS/<study>/", "$JAXSWEEP_CACHE_DIR"]),  # not taken for markup
         (["best"], ["results/<study>"]),
+        (["predict"], ["probability_<label>", "--keep", "any order"]),
     ],
 )
 def test_help_explains_each_command(command: list[str], says: list[str]) -> None:
