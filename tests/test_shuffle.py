@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -19,10 +22,28 @@ def test_each_order_holds_every_row_once(n: int) -> None:
         assert len({tuple(order) for order in orders}) == 4
 
 
-def test_the_order_is_a_function_of_the_key_only() -> None:
-    key = jax.random.PRNGKey(7)
-    first = np.asarray(jax.jit(shuffle.permutation, static_argnums=1)(key, 100))
-    assert (first == np.asarray(shuffle.permutation(key, 100))).all()
+def reference_permutation(key: jax.Array, n: int) -> np.ndarray:
+    """The order shuffle.permutation documents, from JAX's public random functions and NumPy's
+    stable sort: each round sorts the rows by a random word with its low bits (as many as an
+    index needs) cleared, ties keeping the order they came in, for enough rounds that a pair of
+    rows ties in all of them with probability at most n ** -3 (jax.random.permutation's rule)."""
+    index_bits = max(1, (n - 1).bit_length())
+    rounds = max(1, math.ceil(3 * math.log2(max(n, 2)) / (32 - index_bits)))
+    cleared = ~np.uint32((1 << index_bits) - 1)
+    order = np.arange(n)
+    for round_key in jax.random.split(key, rounds):
+        words = np.asarray(jax.random.bits(round_key, (n,), jnp.uint32))
+        order = order[np.argsort(words & cleared, kind="stable")]
+    return order
+
+
+@pytest.mark.parametrize("n", [1, 2, 100, 1079, 5000])
+def test_the_order_is_the_documented_draw_bit_for_bit(n: int) -> None:
+    keys = jax.random.split(jax.random.PRNGKey(7), 3)
+    # as a program draws it: compiled, one order a member
+    orders = jax.jit(jax.vmap(lambda k: shuffle.permutation(k, n)))(keys)
+    for key, order in zip(keys, np.asarray(orders), strict=True):
+        np.testing.assert_array_equal(order, reference_permutation(key, n))
 
 
 def test_rounds_follow_the_tie_rule() -> None:
