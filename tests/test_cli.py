@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -18,6 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from jaxsweep.heartbeat import ATTR as HEARTBEAT
 from jaxsweep.storage import open_storage
 from tests.conftest import one_structure_space, run_cli, tiny_sweep
 
@@ -35,6 +37,23 @@ def load(folder: Path, name: str = "digits", storage: str | None = None) -> optu
 
 def storage_of(folder: Path) -> str:
     return f"sqlite:///{folder / 'results' / 'digits' / 'study.db'}"
+
+
+# Generous: a run's first trials wait for its compile, which a slow or busy machine can take
+# minutes over. A wait fails the test with what it waited for, never acts on regardless.
+WAIT_S = 300
+
+
+def wait_for(condition: Callable[[], bool], what: str, process: subprocess.Popen) -> None:
+    """Poll ``condition`` until it holds; fail if ``process`` ends or ``WAIT_S`` pass first."""
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"the run ended (exit code {process.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"{what}: not within {WAIT_S} s")
+        time.sleep(0.1)
 
 
 def test_run_fills_the_study_and_writes_the_best_params(finished_sweep) -> None:
@@ -174,9 +193,7 @@ def test_ctrl_c_stops_cleanly_writes_results_and_exits_130(tmp_path: Path) -> No
         text=True,
     )
     database = tmp_path / "results" / "digits" / "study.db"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and finished(database) < 4:  # let trials finish first
-        time.sleep(0.5)
+    wait_for(lambda: finished(database) >= 4, "4 trials finished", process)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
@@ -185,6 +202,30 @@ def test_ctrl_c_stops_cleanly_writes_results_and_exits_130(tmp_path: Path) -> No
     assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
     assert 4 <= len(study.get_trials(states=FINISHED)) < 400
     assert (tmp_path / "results" / "digits" / "trials.csv").exists()
+
+
+def test_the_time_budget_stops_every_stage_writes_results_and_exits_0(tmp_path: Path) -> None:
+    space = one_structure_space(tmp_path)  # one structure: one compile
+    sweep = tiny_sweep(
+        tmp_path,
+        study="digits",
+        trials=1000,
+        epochs=100_000,  # trials that would never end: the budget must cut them
+        population=2,
+        early_stopping={"patience": None},
+        stages=["search", "schedule"],
+        search_space=str(space),
+    )
+    result = run_cli("run", str(sweep), "--timeout", "15s")
+    assert result.returncode == 0, result.stderr
+    assert "time budget of 15 s reached" in result.stdout
+    study = load(tmp_path)
+    assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+    cut = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
+    assert cut and all(t.user_attrs["stopped"].startswith("timeout") for t in cut)
+    assert (tmp_path / "results" / "digits" / "trials.csv").exists()
+    names = optuna.get_all_study_names(storage_of(tmp_path))
+    assert "digits-schedule" not in names  # the budget covers the stages after the search
 
 
 def finished(database: Path, states: tuple = FINISHED) -> int:
@@ -197,6 +238,20 @@ def finished(database: Path, states: tuple = FINISHED) -> int:
             return db.execute(query, names).fetchone()[0]
     except sqlite3.Error:  # not created yet
         return 0
+
+
+def running_with_heartbeats(database: Path) -> bool:
+    """Whether the study has running trials and Optuna's heartbeat table a row for each."""
+    query = (
+        "SELECT count(*), count(h.trial_id) FROM trials t "
+        "LEFT JOIN trial_heartbeats h ON h.trial_id = t.trial_id WHERE t.state = 'RUNNING'"
+    )
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            running, beating = db.execute(query).fetchone()
+    except sqlite3.Error:  # not created yet
+        return False
+    return running > 0 and beating == running
 
 
 @pytest.mark.parametrize("journal", [False, True], ids=["sqlite", "journal"])
@@ -216,27 +271,27 @@ def test_a_killed_run_resumes_retrying_its_running_trials(tmp_path: Path, journa
     )
     database = tmp_path / "results" / "digits" / "study.db"
 
-    def count(states: tuple = FINISHED) -> int:
+    def mid_population() -> bool:
+        """Some trials finished and others running, every one of which has beaten once: a
+        trial that never beat is never stale, and the rerun would wait for it for ever."""
         if not journal:
-            return finished(database, states)
+            return finished(database) >= 2 and running_with_heartbeats(database)
         try:  # the journal file is read, never written, by this process
             study = optuna.load_study(study_name="digits", storage=open_storage(url))
         except KeyError:  # not created yet
-            return 0
-        return len(study.get_trials(deepcopy=False, states=states))
+            return False
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        done = study.get_trials(deepcopy=False, states=FINISHED)
+        return (
+            len(done) >= 2 and bool(running) and all(HEARTBEAT in t.system_attrs for t in running)
+        )
 
     process = subprocess.Popen(
         [sys.executable, "-m", "jaxsweep", "run", str(sweep)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 120
-    running_state = (optuna.trial.TrialState.RUNNING,)
-    while time.monotonic() < deadline and (
-        count() < 2 or count(running_state) < 1
-    ):  # kill mid-population: some trials finished, others running
-        time.sleep(0.1)
-    time.sleep(0.2)  # into the population's training, past its trials' first heartbeats
+    wait_for(mid_population, "trials finished and others running, with heartbeats", process)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     # A kill inside a journal append leaves Optuna's lock file behind, which the rerun would

@@ -54,6 +54,26 @@ def test_bad_keys_and_values_name_the_file_and_key(
     assert expected in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("given", "seconds"),
+    [(600, 600.0), ("90", 90.0), ("90s", 90.0), ("10m", 600.0), ("1.5h", 5400.0)],
+)
+def test_a_time_budget_is_seconds_or_a_number_with_s_m_or_h(
+    tmp_path: Path, given: object, seconds: float
+) -> None:
+    assert load_sweep(tiny_sweep(tmp_path, timeout=given)).timeout == seconds
+    assert load_sweep(tiny_sweep(tmp_path), {"timeout": given}).timeout == seconds
+    assert load_sweep(tiny_sweep(tmp_path)).timeout is None
+
+
+@pytest.mark.parametrize("given", ["10x", "m", "-5m", 0, -1, True, "inf"])
+def test_a_bad_time_budget_names_the_key_and_what_is_accepted(
+    tmp_path: Path, given: object
+) -> None:
+    with pytest.raises(UserError, match=r"key 'timeout': .*(e\.g\.|10m)"):
+        load_sweep(tiny_sweep(tmp_path, timeout=given))
+
+
 def test_a_bad_override_names_the_flag(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"^--population: key 'population'"):
         load_sweep(tiny_sweep(tmp_path), {"population": 0})

@@ -84,6 +84,13 @@ def validate(sweep: SweepArg) -> None:
 def run(
     sweep: SweepArg,
     trials: Annotated[int | None, typer.Option(help="trial budget (finished trials)")] = None,
+    timeout: Annotated[
+        str | None,
+        typer.Option(
+            help="time budget of the whole run, every stage: seconds, or a number with s, m "
+            "or h (90s, 10m, 1.5h); trials it cuts short are marked failed"
+        ),
+    ] = None,
     population: Annotated[int | None, typer.Option(help="trials asked and trained at once")] = None,
     epochs: Annotated[int | None, typer.Option(help="epochs per trial")] = None,
     storage: Annotated[str | None, typer.Option(help="Optuna storage URL")] = None,
@@ -109,6 +116,7 @@ def run(
             dict(
                 stages=None if stages is None else [s.strip() for s in stages.split(",")],
                 trials=trials,
+                timeout=timeout,
                 population=population,
                 epochs=epochs,
                 storage=storage,
@@ -166,14 +174,18 @@ def best(
 
         import optuna
 
-        from jaxsweep.results import best_params_document
+        from jaxsweep.results import sweep_best_document
         from jaxsweep.storage import locate, open_storage
 
         if format not in ("yaml", "json"):
             raise UserError("--format", f"{format!r} not accepted (accepted: yaml, json)")
         url, name = locate(results, storage, study)
-        loaded = optuna.load_study(study_name=name, storage=open_storage(url, "--storage"))
-        document = best_params_document(loaded, url)
+        stages = [name]
+        if study is None and name.endswith("-schedule"):  # a sweep's folder: as in its results
+            stages.insert(0, name.removesuffix("-schedule"))
+        opened = open_storage(url, "--storage")
+        loaded = [optuna.load_study(study_name=n, storage=opened) for n in stages]
+        document = sweep_best_document(loaded, url)
         if document is None:
             raise UserError(name, "no completed trial yet")
         text = (

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -25,6 +27,27 @@ MetricName = Literal["accuracy", "loss", "rmse", "mae"]
 Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 _MAXIMIZED = {"accuracy"}
+_DURATION = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)$")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(value: object) -> float | None:
+    """Seconds from ``600``, ``"90s"``, ``"10m"`` or ``"1.5h"``; None stays None."""
+    if value is None:
+        return None
+    match = _DURATION.match(value.strip()) if isinstance(value, str) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif match:
+        seconds = float(match[1]) * _SECONDS[match[2]]
+    else:
+        raise ValueError("not a duration (accepted: seconds, or a number with s, m or h: 90s, 10m)")
+    if not 0 < seconds < float("inf"):
+        raise ValueError("must be a positive duration (accepted: e.g. 90, 90s, 10m, 1.5h)")
+    return seconds
+
+
+Duration = Annotated[float | None, BeforeValidator(parse_duration)]
 
 
 class _Strict(BaseModel):
@@ -104,8 +127,12 @@ class LrFindConfig(_Strict):
     min_lr: Annotated[float, Field(gt=0)] = 1e-6
     max_lr: Annotated[float, Field(gt=0)] = 10.0
     steps: Annotated[int, Field(ge=20)] = 400
-    smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.98
-    diverge_factor: Annotated[float, Field(gt=1.0)] = 4.0
+    # Each pass of the zero-lag moving average (``lr_find.smooth``): 0.9 averages over about a
+    # twentieth of a 400-step curve, forwards and backwards.
+    smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
+    # The diverging rate: where the smoothed loss rises above turn_up x its minimum for good
+    # (benchmarks/lr_truth.py compares the readings with a grid of constant rates).
+    turn_up: Annotated[float, Field(gt=1.0)] = 1.05
     architectures: Annotated[int, Field(ge=1)] = 2
     seeds: Annotated[int, Field(ge=1)] = 2
 
@@ -144,6 +171,7 @@ class SweepConfig(_Strict):
     sampler: SamplerConfig = SamplerConfig()
     metric: MetricConfig = MetricConfig()
     trials: Annotated[int, Field(ge=1)] = 64
+    timeout: Duration = None  # wall-clock budget of the whole run, every stage included
     refill: bool = True  # a slot freed by pruning, early stopping or divergence takes a new trial
     stages: tuple[Stage, ...] = ("search",)
     lr_find: LrFindConfig = LrFindConfig()

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from jaxsweep.lr_find import Curve, Suggestion, population_range_test, read_curve, suggest
 from jaxsweep.population import Palette, cohort_of, device_data, hyper_of, member_keys, stack_hypers
-from jaxsweep.space import MemberConfig, resolve
+from jaxsweep.space import MemberConfig, SearchSpace, resolve
 from jaxsweep.storage import open_storage
 from jaxsweep.sweep import Prepared
 
@@ -71,7 +71,7 @@ def run_range_tests(prepared: Prepared) -> list[Curve]:
                     np.asarray(rates[i], np.float64),
                     np.asarray(losses[i], np.float64),
                     settings.smoothing,
-                    settings.diverge_factor,
+                    settings.turn_up,
                 )
             )
     return curves
@@ -103,17 +103,23 @@ def record(study: optuna.Study, suggestions: dict[str, Suggestion]) -> None:
 
 
 def recorded_steps(curve: Curve) -> list[int]:
-    """Evenly spaced steps of the curve before it diverges (all finite), its last one
-    included."""
-    end = curve.diverged_at if curve.diverged_at is not None else len(curve.smoothed)
+    """Evenly spaced steps of the smoothed curve before its loss exploded (all finite), its
+    last one included."""
+    end = readable_steps(curve)
     every = max(1, math.ceil(end / RECORDED_STEPS))  # none when its first loss is not finite
     return list(range((end - 1) % every, end, every))
+
+
+def readable_steps(curve: Curve) -> int:
+    """How many steps of the curve were smoothed: the loss exploded after them."""
+    return int(np.isfinite(curve.smoothed).sum())
 
 
 def summary(suggestions: dict[str, Suggestion]) -> dict[str, Any]:
     return {
         name: {
             "learning_rate": s.learning_rate,
+            "diverging": s.diverging,
             "steepest": s.steepest,
             "spread": list(s.spread),
             "window": list(s.window),
@@ -123,8 +129,30 @@ def summary(suggestions: dict[str, Suggestion]) -> dict[str, Any]:
     }
 
 
-def windows_of(result: dict[str, Any]) -> tuple[tuple[str, float, float], ...]:
-    return tuple((name, *map(float, entry["window"])) for name, entry in result.items())
+Window = tuple[str, float, float]  # optimizer, lowest and highest learning rate
+
+
+def search_windows(result: dict[str, Any], space: SearchSpace) -> tuple[list[Window], list[str]]:
+    """The search's window for each optimizer: the range test's, clipped to the space's own
+    learning-rate range, which is a hard bound. An optimizer whose window lies outside that
+    range keeps the space's range, and a note says so. A space that fixes or lists its rates
+    gets no window."""
+    bounds = space.learning_rate_range()
+    if bounds is None:
+        return [], []
+    windows, notes = [], []
+    for name, entry in result.items():
+        low, high = map(float, entry["window"])
+        clipped = (max(low, bounds[0]), min(high, bounds[1]))
+        if clipped[0] < clipped[1]:
+            windows.append((name, *clipped))
+        else:
+            notes.append(
+                f"lr_find: {name}'s window {low:.3g} - {high:.3g} lies outside the space's "
+                f"learning_rate range {bounds[0]:.3g} - {bounds[1]:.3g}; the search keeps "
+                "the space's range"
+            )
+    return windows, notes
 
 
 def run_lr_find(prepared: Prepared, results_dir: Path) -> tuple[dict[str, Any], bool]:
@@ -153,7 +181,8 @@ def run_lr_find(prepared: Prepared, results_dir: Path) -> tuple[dict[str, Any], 
             indent=1,
         )
     )
-    plot_lr_find(suggestions, results_dir / "lr_find.png", study)
+    windows, _ = search_windows(result, prepared.space)
+    plot_lr_find(suggestions, windows, results_dir / "lr_find.png", study)
     return result, False
 
 
@@ -164,17 +193,22 @@ def curve_json(curve: Curve) -> dict[str, Any]:
         "diverging_lr": curve.diverging_lr,
         "steepest_lr": curve.steepest_lr,
         "diverged_at": curve.diverged_at,
+        "minimum_lr": curve.minimum_lr,
         "learning_rates": curve.learning_rates.tolist(),
         "smoothed_loss": [float(v) if np.isfinite(v) else None for v in curve.smoothed],
     }
 
 
-def print_suggestions(console: Console, result: dict[str, Any]) -> None:
+def print_suggestions(console: Console, result: dict[str, Any], windows: list[Window]) -> None:
+    """The stage's table; the window column is what the search draws from (the space's own
+    range where it has none)."""
+    searched = {name: (low, high) for name, low, high in windows}
     table = Table(title="LR range test: per-optimizer suggestions (median over members)")
     for column in (
         "optimizer",
         "suggested lr",
         "spread (members)",
+        "diverging",
         "Smith steepest",
         "search window",
     ):
@@ -184,7 +218,10 @@ def print_suggestions(console: Console, result: dict[str, Any]) -> None:
             name,
             f"{s['learning_rate']:.3g}",
             f"{s['spread'][0]:.3g} - {s['spread'][1]:.3g} ({s['members']})",
+            f"{2 * s['learning_rate']:.3g}",  # the median diverging rate
             f"{s['steepest']:.3g}",
-            f"{s['window'][0]:.3g} - {s['window'][1]:.3g}",
+            "space's range"
+            if name not in searched
+            else f"{searched[name][0]:.3g} - {searched[name][1]:.3g}",
         )
     console.print(table)

@@ -5,16 +5,21 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only: works with no display
 
 import matplotlib.pyplot as plt
+import numpy as np
 import optuna
 from matplotlib.figure import Figure
 from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 from optuna.visualization import matplotlib as optuna_plots
+
+if TYPE_CHECKING:
+    from jaxsweep.lr_find import Suggestion
 
 ARTIFACTS = "artifacts"
 LEGEND_ENTRIES = 10  # beyond this a legend (one entry a trial) hides the plot and doubles its cost
@@ -58,34 +63,49 @@ def write_plots(study: optuna.Study, results_dir: Path, prefix: str = "") -> lis
     return written
 
 
-def plot_lr_find(suggestions: dict, path: Path, study: optuna.Study) -> Path:
-    """Smoothed loss against the learning rate (log scale), a curve per member, coloured by
-    optimizer; dashed: the suggestion (half the diverging rate), dotted: Smith's steepest point."""
-    figure, axes = plt.subplots()
+def plot_lr_find(
+    suggestions: dict[str, Suggestion],
+    windows: list[tuple[str, float, float]],
+    path: Path,
+    study: optuna.Study,
+) -> Path:
+    """Smoothed loss against the learning rate (log scale), a curve per member up to where its
+    loss exploded, coloured by optimizer. Per optimizer: the search window shaded, the
+    diverging rate (dash-dot), the suggestion, half of it (dashed), and Smith's steepest
+    descent (dotted), each the median over members."""
+    figure, axes = plt.subplots(figsize=(8, 5))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    searched = {name: (low, high) for name, low, high in windows}
     tops = []
     for i, (name, suggestion) in enumerate(suggestions.items()):
         colour = colours[i % len(colours)]
         for j, curve in enumerate(suggestion.curves):
-            end = curve.diverged_at + 1 if curve.diverged_at is not None else None
             axes.plot(
-                curve.learning_rates[:end],
-                curve.smoothed[:end],
+                curve.learning_rates,
+                curve.smoothed,  # NaN past the explosion: not drawn
                 color=colour,
                 alpha=0.6,
                 lw=1,
                 label=name if j == 0 else None,
             )
-            tops.append(curve.smoothed[: max(2, (end or 0) // 10 or 2)].max())
+            finite = curve.smoothed[np.isfinite(curve.smoothed)]
+            if len(finite):
+                tops.append(finite[: max(2, len(finite) // 10)].max())
+        if name in searched:
+            axes.axvspan(*searched[name], color=colour, alpha=0.12, lw=0)
+        axes.axvline(suggestion.diverging, color=colour, ls="-.", lw=1.2)
         axes.axvline(suggestion.learning_rate, color=colour, ls="--", lw=1.5)
         axes.axvline(suggestion.steepest, color=colour, ls=":", lw=1)
     axes.set_xscale("log")
-    finite = [t for t in tops if t == t and t < float("inf")]
-    if finite:
-        axes.set_ylim(top=1.5 * max(finite))
+    if tops:
+        axes.set_ylim(top=1.5 * max(tops))
     axes.set_xlabel("learning rate")
     axes.set_ylabel("smoothed training loss")
-    axes.set_title("LR range test (dashed: suggestion = half the diverging rate; dotted: steepest)")
+    axes.set_title(
+        "LR range test: shaded, the search window; dash-dot, diverging rate;\n"
+        "dashed, suggestion (half of it); dotted, steepest descent",
+        fontsize=10,
+    )
     axes.legend()
     save(figure, path)
     publish(artifact_store(path.parent), path, study)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,12 +25,12 @@ from jaxsweep import collector, dataset_cache, epoch_progress, stored, sweep
 from jaxsweep.config import SweepConfig
 from jaxsweep.disk_cache import cache_folder
 from jaxsweep.errors import Interrupted, UserError
-from jaxsweep.lr_stage import print_suggestions, run_lr_find, windows_of
+from jaxsweep.lr_stage import print_suggestions, run_lr_find, search_windows
 from jaxsweep.placement import describe_devices
 from jaxsweep.plots import write_plots
-from jaxsweep.results import best_params_document, write_results
+from jaxsweep.results import sweep_best_document, write_results
 from jaxsweep.schedule_stage import run_schedule
-from jaxsweep.stopping import stop_request
+from jaxsweep.stopping import TIMED_OUT, stop_request
 from jaxsweep.storage import mask, open_storage
 from jaxsweep.summary import print_best
 
@@ -45,7 +46,17 @@ def check_writable(folder: Path, where: str) -> None:
 
 def run_sweep(config: SweepConfig, console: Console) -> None:
     """The stages the sweep names, in order: lr_find, search, schedule. A stage that is already
-    complete in the storage is skipped and its result reused."""
+    complete in the storage is skipped and its result reused. A time budget (``timeout``)
+    counts from here and covers them all."""
+    started = time.monotonic()
+    stop_request.deadline = None if config.timeout is None else started + config.timeout
+    try:
+        _run_stages(config, console, started)
+    finally:
+        stop_request.deadline = None
+
+
+def _run_stages(config: SweepConfig, console: Console, started: float) -> None:
     collector.settle()  # the libraries a sweep runs on are imported
     check_writable(config.results_dir, config.where("results"))
     cache = cache_folder()
@@ -73,9 +84,9 @@ def run_sweep(config: SweepConfig, console: Console) -> None:
     studies = [search]
     try:
         with _progress_bar(console) as bar, stop_request:
-            if "search" in config.stages:
+            if "search" in config.stages and not stop_request.timed_out:
                 sweep.run_search(prepared, search, _tracker(bar, "search", config.trials))
-            if "schedule" in config.stages:
+            if "schedule" in config.stages and not stop_request.timed_out:
                 tracker = _tracker(bar, "schedule", config.schedule_trials)
                 studies.append(run_schedule(prepared, search, tracker))
     except Interrupted:
@@ -88,16 +99,30 @@ def run_sweep(config: SweepConfig, console: Console) -> None:
             highlight=False,
         )
         raise
+    if stop_request.timed_out:
+        console.print(time_budget_note(config, studies, time.monotonic() - started))
     written = write_results(config, studies, prepared.dataset.classes)
     if config.plots:
         written += write_plots(search, config.results_dir)
         if len(studies) > 1:
             written += write_plots(studies[-1], config.results_dir, prefix="schedule_")
-    print_best(console, best_params_document(studies[-1], config.storage_url))
+    print_best(console, sweep_best_document(studies, config.storage_url))
     console.print(
         f"wrote {len(written)} files to {config.results_dir}/: "
         + ", ".join(str(p.relative_to(config.results_dir)) for p in written),
         highlight=False,
+    )
+
+
+def time_budget_note(config: SweepConfig, studies: list[optuna.Study], elapsed: float) -> str:
+    cut = sum(
+        t.user_attrs.get("stopped") == TIMED_OUT
+        for study in studies
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+    )
+    return (
+        f"time budget of {config.timeout:g} s reached after {elapsed:.0f} s: the sweep stopped "
+        f"asking; {cut} trials cut short are marked failed (stopped: timeout)"
     )
 
 
@@ -125,8 +150,11 @@ def lr_find_stage(prepared: sweep.Prepared, console: Console) -> sweep.Prepared:
         f"stage lr_find {'reused from' if reused else 'recorded in'} study {config.lr_find_study}",
         highlight=False,
     )
-    print_suggestions(console, result)
-    space = dataclasses.replace(prepared.space, lr_windows=windows_of(result))
+    windows, notes = search_windows(result, prepared.space)
+    print_suggestions(console, result, windows)
+    for note in notes:
+        console.print(note, highlight=False)
+    space = dataclasses.replace(prepared.space, lr_windows=tuple(windows))
     return dataclasses.replace(prepared, space=space)
 
 

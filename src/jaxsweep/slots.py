@@ -121,7 +121,7 @@ class Told:
 
 
 # The trials that ended at an epoch boundary: each slot's trial, what it ended with, and why it
-# ended early (None, "pruned" or "interrupted").
+# ended early (None, "pruned", or the stop request's reason: Ctrl-C or the time budget).
 Tell = Callable[[list[tuple[Slot, Told, str | None]]], None]
 
 
@@ -146,12 +146,14 @@ def train_cohort(
     slots: list[Slot | None] = [*group] + [None] * (len(program.state.stopped) - len(group))
     # Epoch by epoch when a pruner or early stopping may free a slot early; otherwise all
     # epochs in one call (a diverged member's slot is then refilled at the end).
-    chunk = 1 if prune is not None or settings.patience is not None else settings.epochs
+    # A deadline stops at the next call's end, so it too trains an epoch a call.
+    deadline = stop_request.deadline is not None
+    chunk = 1 if prune is not None or settings.patience is not None or deadline else settings.epochs
     trainer = population_trainer(cohort, settings)
     ran = 0
     while any(slots):
         if stop_request.requested:
-            _end(jax.device_get(_fields(program.state)), slots, tell, "interrupted")
+            _end(jax.device_get(_fields(program.state)), slots, tell, stop_request.reason)
             break
         program.state, history = trainer.run(program.state, program.hyper, data, chunk)
         ran += chunk

@@ -54,31 +54,49 @@ class Param:
 class SearchSpace:
     path: str
     params: tuple[Param, ...]
-    # Per-optimizer learning-rate ranges from the LR range test; they replace the space's range.
+    # Per-optimizer learning-rate ranges from the LR range test, within the space's own range
+    # (``lr_stage.search_windows``); an optimizer without one keeps the space's range.
     lr_windows: tuple[tuple[str, float, float], ...] = ()
 
     def sample(self, trial: optuna.Trial) -> dict[str, Scalar]:
         """Suggest every active parameter; returns all values, fixed and defaulted included."""
         values: dict[str, Scalar] = {}
-        windows = {name: (low, high) for name, low, high in self.lr_windows}
+        windowed: Param | None = None  # the learning rate, drawn last once the optimizer is known
         for param in self.params:
-            if windows and param.name == "learning_rate" and param.distribution is not None:
-                continue  # suggested last, once the optimizer is known
-            if not all(
-                values.get(key, RULES[key].default) in allowed
-                for key, allowed in param.when.items()
-            ):
-                continue
-            values[param.name] = (
-                param.fixed
-                if param.distribution is None
-                else _suggest(trial, param.name, param.distribution)
-            )
-        optimizer = values.get("optimizer", RULES["optimizer"].default)
-        if optimizer in windows and "learning_rate" not in values:
-            low, high = windows[optimizer]
-            values["learning_rate"] = trial.suggest_float("learning_rate", low, high, log=True)
+            if self.lr_windows and param.name == "learning_rate" and _is_range(param):
+                windowed = param
+            elif self._active(param, values):
+                values[param.name] = (
+                    param.fixed
+                    if param.distribution is None
+                    else _suggest(trial, param.name, param.distribution)
+                )
+        searched = windowed is not None and self._active(windowed, values)
+        if self.lr_windows and (searched or not self._names("learning_rate")):
+            own = windowed.distribution if windowed else None
+            values["learning_rate"] = self._windowed_rate(trial, values, own)
         return values
+
+    def _names(self, name: str) -> bool:
+        return any(param.name == name for param in self.params)
+
+    @staticmethod
+    def _active(param: Param, values: dict[str, Scalar]) -> bool:
+        return all(
+            values.get(key, RULES[key].default) in allowed for key, allowed in param.when.items()
+        )
+
+    def _windowed_rate(
+        self, trial: optuna.Trial, values: dict[str, Scalar], own: Distribution | None
+    ) -> Scalar:
+        """The learning rate from its optimizer's window, or from the space's own range for an
+        optimizer without one; on the space's scale, since Optuna refuses one name on two."""
+        optimizer = values.get("optimizer", RULES["optimizer"].default)
+        window = {name: (low, high) for name, low, high in self.lr_windows}.get(str(optimizer))
+        if window is None:
+            assert own is not None, "a space without learning_rate has a window per optimizer"
+            return _suggest(trial, "learning_rate", own)
+        return trial.suggest_float("learning_rate", *window, log=own is None or own.log)
 
     def choices(self, name: str) -> tuple[Scalar, ...]:
         """The values this space can give a categorical parameter (its default when absent)."""
@@ -105,6 +123,16 @@ class SearchSpace:
                 dist = param.distribution
                 return float(pick(dist.choices) if dist.choices else getattr(dist, end))  # type: ignore[arg-type]
         return float(RULES[name].default)
+
+    def learning_rate_range(self) -> tuple[float, float] | None:
+        """The space's own range of learning rates; None when it fixes or lists them. A space
+        without the entry has the whole accepted range."""
+        param = next((p for p in self.params if p.name == "learning_rate"), None)
+        if param is None:
+            return RULES["learning_rate"].low, RULES["learning_rate"].high  # type: ignore[return-value]
+        if not _is_range(param):
+            return None
+        return float(param.distribution.low), float(param.distribution.high)  # type: ignore[union-attr,arg-type]
 
     def optimizers(self) -> list[str]:
         """The optimizers this space can propose."""
@@ -189,6 +217,11 @@ def parse_space(where: str, raw: object, task: str) -> SearchSpace:
         if task == "regression" or name not in REGRESSION_ONLY:
             params.append(param)
     return SearchSpace(where, tuple(params))
+
+
+def _is_range(param: Param) -> bool:
+    """A parameter drawn from a range (not fixed, not a list of choices)."""
+    return param.distribution is not None and param.distribution.type != "categorical"
 
 
 def _parse_entry(where: str, name: str, entry: Any, earlier: list[str]) -> Param:

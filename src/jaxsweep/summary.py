@@ -60,6 +60,8 @@ def print_best(console: Console, document: dict[str, Any] | None) -> None:
     for name, value in _trained_as(document["config"]).items():
         table.add_row(name, value, style="dim")
     console.print(table)
+    if document.get("note"):
+        console.print(document["note"], highlight=False)
 
 
 def _trained_as(config: dict[str, Any]) -> dict[str, str]:

@@ -231,7 +231,7 @@ def _search_loop(
     data = device_data(dataset)
     sizes: dict[Cohort, int] = {}  # each cohort's program size, fixed by its first population
     try:
-        while True:
+        while not stop_request.timed_out:
             heartbeat.fail_stale()  # a killed worker's trials are failed and queued again
             finished, running = _count(study)
             if finished >= budget:
@@ -261,10 +261,11 @@ def _search_loop(
                 )
                 progress.done, progress.best = finished_trials(study), _best(study)
                 on_progress(progress)
-            if stop_request.requested:
+            if stop_request.interrupted:
                 raise Interrupted(f"stopped by Ctrl-C in stage {stage}")
     finally:
-        reason = "interrupted" if stop_request.requested else "not trained: the budget was met"
+        met = "not trained: the budget was met"
+        reason = stop_request.reason if stop_request.requested else met
         for trial, _ in asker.take_held():  # asked, never trained: failed, so a rerun retries
             trial.set_user_attr("stopped", reason)
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -407,9 +408,11 @@ def _wait_for_others(
 ) -> None:
     progress.done = finished
     on_progress(progress)
-    for _ in range(20):  # about 2 s, still answering Ctrl-C
-        if stop_request.requested:
+    for _ in range(20):  # about 2 s, still answering Ctrl-C and the deadline
+        if stop_request.interrupted:
             raise Interrupted("stopped by Ctrl-C while waiting for other workers")
+        if stop_request.timed_out:
+            return
         time.sleep(0.1)
 
 
@@ -436,8 +439,8 @@ def _ending(
     and the state and value Optuna is told."""
     attributes: dict[str, object] = {"epochs": told.epochs, "best_epoch": told.best_epoch}
     pruned = optuna.trial.TrialState.PRUNED
-    if why == "interrupted":
-        return attributes | {"stopped": "interrupted"}, optuna.trial.TrialState.FAIL, None
+    if why not in (None, "pruned"):  # cut short: Ctrl-C or the time budget
+        return attributes | {"stopped": why}, optuna.trial.TrialState.FAIL, None
     if told.diverged:
         # Pruned rather than failed: a diverging configuration is a finished, bad result that
         # counts towards the budget, and Optuna's samplers learn from its reported epochs.
