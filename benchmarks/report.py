@@ -58,7 +58,9 @@ def header(facts: dict[str, Any] | None = None) -> str:
         [
             f"- date: {facts['date']}",
             f"- machine: {machine['cpu']}, {machine['cores']} cores usable "
-            f"({machine['cpus']} in the machine), {machine['accelerator']}",
+            f"({machine['cpus']} in the machine), {machine['accelerator']}; load average "
+            f"{machine['load']} when written (other processes share the cores when it is "
+            "above their count)",
             f"- versions: Python {facts['python']}, {versions}",
             f"- jaxsweep commit: {facts['commit']}",
             f"- command: `{facts['command']}`",
@@ -85,6 +87,8 @@ def machine() -> dict[str, Any]:
         "cores": len(os.sched_getaffinity(0)),  # what this process may use
         "cpus": os.cpu_count(),
         "accelerator": accelerator(),
+        # 1, 5 and 15 minutes: a figure measured beside other work reads slower
+        "load": "/".join(f"{load:.1f}" for load in os.getloadavg()),
     }
 
 
