@@ -237,11 +237,10 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         # small kernels in every step (4% of a fixed-structure step)
         batches = (order, threefry.split(noise_key, steps))
         if steps >= epoch_progress.LONG_EPOCH:  # a long epoch reports how far it has got
-            step, batches = (
-                epoch_progress.reporting(step, steps),
-                epoch_progress.indexed(batches, steps),
-            )
-        (params, batch_stats, opt_state), step_losses = jax.lax.scan(step, carry, batches)
+            carry, step_losses = epoch_progress.scan(step, carry, batches, steps)
+        else:
+            carry, step_losses = jax.lax.scan(step, carry, batches)
+        params, batch_stats, opt_state = carry
         return params, batch_stats, jax.tree.leaves(opt_state), key, step_losses
 
     def one_epoch(
