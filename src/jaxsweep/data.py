@@ -74,10 +74,10 @@ def load_dataset(config: DataConfig, seed: int, key: str = "key 'data.source'") 
     dropped = table.dropped_rows
     del table  # the raw columns go once they are features: memory holds one copy at a time
     preprocessor = fit(features, parts[0], *kinds, config.standardize)
-    X = preprocessor.transform(features, where)
+    features_of = preprocessor.transform_parts(features, list(parts), where)
     del features
     release_memory()
-    train, val, test = (Split(X[rows], y[rows]) for rows in parts)
+    train, val, test = (Split(X, y[rows]) for X, rows in zip(features_of, parts, strict=True))
     return Dataset(config.source, task, train, val, test, preprocessor, classes, dropped)
 
 

@@ -32,7 +32,7 @@ def read_frame(path: Path, keep: str | None = None) -> pd.DataFrame:
     """A CSV or Parquet file as a DataFrame, columns named by text, numeric columns as float32
     (but column ``keep``, a target whose integers are class labels)."""
     try:
-        frame = pd.read_parquet(path) if path.suffix == ".parquet" else _read_csv(path, keep)
+        frame = _read_parquet(path, keep) if path.suffix == ".parquet" else _read_csv(path, keep)
     except Exception as exc:  # pandas and pyarrow raise many types for a broken file
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(str(path), f"cannot read as {path.suffix[1:]}: {message}") from None
@@ -40,9 +40,8 @@ def read_frame(path: Path, keep: str | None = None) -> pd.DataFrame:
         raise UserError(str(path), "the file holds no rows (expected a header and data rows)")
     frame.columns = [str(name) for name in frame.columns]
     for name in frame.columns:
-        if frame[name].dtype == np.float64 and name != keep:
+        if _float64(frame[name], keep):
             frame[name] = frame[name].astype(np.float32)
-    release_memory()
     return frame
 
 
@@ -52,6 +51,26 @@ def release_memory() -> None:
     import pyarrow
 
     pyarrow.default_memory_pool().release_unused()
+
+
+def _read_parquet(path: Path, keep: str | None) -> pd.DataFrame:
+    """A column at a time, each float64 one made float32 at once: reading the whole file,
+    then converting, peaked at 5.4 GB for 10,000,000 rows x 40 floats (1.6 GB as float32)."""
+    import pyarrow.parquet
+
+    file = pyarrow.parquet.ParquetFile(path)
+    columns = {}
+    for name in file.schema_arrow.names:
+        if name.startswith("__index_level_"):  # a DataFrame's index, not a column
+            continue
+        column = file.read(columns=[name]).to_pandas()[name]
+        columns[name] = column.astype(np.float32) if _float64(column, keep) else column
+        release_memory()
+    return pd.DataFrame(columns, copy=False)
+
+
+def _float64(column: pd.Series, keep: str | None) -> bool:
+    return column.dtype == np.float64 and column.name != keep
 
 
 def _read_csv(path: Path, keep: str | None) -> pd.DataFrame:
