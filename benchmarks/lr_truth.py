@@ -108,12 +108,12 @@ def measure(name: str, rates: np.ndarray, seeds: int, epochs: int) -> dict[str, 
             run["grids"][name_of_metric] = grid(prepare(load_sweep(path)), rates, seeds)
             run[f"grid_{name_of_metric}_s"] = time.perf_counter() - started
     run["metric"] = metric
+    run["curve_rates"] = curves[0].learning_rates.tolist()  # every member's, step by step
     run["curves"] = [
         {
             "optimizer": c.optimizer,
             "member": c.label,
-            "rates": c.learning_rates.tolist(),
-            "losses": [float(v) if np.isfinite(v) else None for v in c.losses],
+            "losses": [float(f"{v:.5g}") if np.isfinite(v) else None for v in c.losses],
         }
         for c in curves
     ]
@@ -165,7 +165,7 @@ def read(run: dict[str, Any]) -> list[dict[str, Any]]:
         read_curve(
             c["optimizer"],
             c["member"],
-            np.asarray(c["rates"]),
+            np.asarray(run["curve_rates"]),
             np.asarray([np.nan if v is None else v for v in c["losses"]]),
             settings.smoothing,
             settings.turn_up,
@@ -239,9 +239,19 @@ def main() -> None:
         runs = []
         for name in args.datasets.split(","):
             runs.append(measure(name, rates, args.seeds, args.epochs))
+            runs[-1]["measured"] = {
+                "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "seeds": args.seeds,
+                "epochs": args.epochs,
+            }
             print(f"{name}: range test {runs[-1]['range_test_s']:.1f} s", flush=True)
     rows = [row for run in runs for row in read(run)]
-    text = table(rows)
+    text = table(rows) + "".join(
+        f"\n{run['dataset']}: grid and curves measured {run['measured']['at']}, "
+        f"{len(run['rates'])} rates x {run['measured']['seeds']} seeds, "
+        f"{run['measured']['epochs']} epochs."
+        for run in runs
+    )
     report.write(
         "lr_truth",
         text,

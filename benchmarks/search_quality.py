@@ -4,13 +4,14 @@ trained and told at a time, by the same engine: population 1), on digits, over s
 Reports the best validation accuracy at an equal trial budget and at an equal wall-clock budget
 (the sequential run's best when the population run had finished). Writes Markdown and JSON.
 
-    python benchmarks/search_quality.py [--seeds 5] [--trials 64] [--epochs 10] [--population 16]
+    python benchmarks/search_quality.py [--seeds 5] [--trials 64] [--populations 16,64]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import tempfile
 import time
@@ -71,50 +72,68 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--trials", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--population", type=int, default=16)
+    parser.add_argument("--populations", default="16,64", help="comma-separated sizes")
     args = parser.parse_args()
+    populations = [int(p) for p in args.populations.split(",")]
     quiet_optuna()
-    rows = []
+    runs: dict[int, list[dict]] = {p: [] for p in [1, *populations]}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
-            batched = sweep(Path(tmp), seed, args.population, args.trials, args.epochs)
-            alone = sweep(Path(tmp), seed, 1, args.trials, args.epochs)
-            rows.append(
-                {
-                    "seed": seed,
-                    "population_best": batched["best"],
-                    "population_wall_s": batched["wall_s"],
-                    "sequential_best": alone["best"],
-                    "sequential_wall_s": alone["wall_s"],
-                    "sequential_best_at_population_wall": best_within(
-                        alone["curve"], batched["wall_s"]
-                    ),
-                }
-            )
-            print(rows[-1], flush=True)
-
-    def summary(key: str) -> str:
-        values = [r[key] for r in rows if r[key] is not None]
-        if not values:
-            return "-"
-        spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{statistics.mean(values):.4f} ± {spread:.4f} (n={len(values)})"
-
+            for population in runs:
+                runs[population].append(
+                    sweep(Path(tmp), seed, population, args.trials, args.epochs)
+                )
+                print(seed, population, runs[population][-1]["best"], flush=True)
+    rows = [summary(p, runs[p], runs[1]) for p in runs]
     table = "\n".join(
         [
             f"digits, {SPACE.name}, {args.trials} trials, {args.epochs} epochs, "
-            f"{args.seeds} seeds, population {args.population}",
+            f"{args.seeds} seeds; "
+            "best validation accuracy at an equal trial budget, and the sequential run's best "
+            "once as much wall-clock time had passed as the population run took",
             "",
-            "| budget | population (jaxsweep) | sequential TPE |",
-            "|---|---|---|",
-            f"| equal trials | {summary('population_best')} | {summary('sequential_best')} |",
-            f"| equal wall clock | {summary('population_best')} | "
-            f"{summary('sequential_best_at_population_wall')} |",
-            f"| wall s | {summary('population_wall_s')} | {summary('sequential_wall_s')} |",
+            "| population | mean best ± sd | per seed | gap to sequential (pooled sd) | "
+            "target: gap >= -0.25 sd | sequential at this wall clock | wall s |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+            *(row_text(r) for r in rows),
         ]
     )
     print(table)
-    report.write("search_quality", table, {"args": vars(args), "rows": rows})
+    report.write(
+        "search_quality",
+        table,
+        {"args": vars(args), "rows": rows, "runs": {str(p): r for p, r in runs.items()}},
+    )
+
+
+def summary(population: int, runs: list[dict], sequential: list[dict]) -> dict:
+    best = [r["best"] for r in runs]
+    alone = [r["best"] for r in sequential]
+    pooled = math.sqrt((statistics.variance(best) + statistics.variance(alone)) / 2)
+    at_wall = [best_within(s["curve"], r["wall_s"]) for r, s in zip(runs, sequential, strict=True)]
+    return {
+        "population": population,
+        "best": best,
+        "mean": statistics.mean(best),
+        "sd": statistics.stdev(best),
+        "gap_sd": (statistics.mean(best) - statistics.mean(alone)) / pooled if pooled else 0.0,
+        "sequential_at_wall": [v for v in at_wall if v is not None],
+        "wall_s": statistics.mean(r["wall_s"] for r in runs),
+    }
+
+
+def row_text(r: dict) -> str:
+    at_wall = r["sequential_at_wall"]
+    return (
+        f"| {r['population']}{' (sequential TPE)' if r['population'] == 1 else ''} | "
+        f"{r['mean']:.4f} ± {r['sd']:.4f} | {', '.join(f'{v:.4f}' for v in r['best'])} | "
+        f"{r['gap_sd']:+.2f} | {'yes' if r['gap_sd'] >= -0.25 else 'no'} | "
+        f"{statistics.mean(at_wall):.4f} (n={len(at_wall)}) | {r['wall_s']:.0f} |"
+        if at_wall
+        else f"| {r['population']} | {r['mean']:.4f} ± {r['sd']:.4f} | "
+        f"{', '.join(f'{v:.4f}' for v in r['best'])} | {r['gap_sd']:+.2f} | "
+        f"{'yes' if r['gap_sd'] >= -0.25 else 'no'} | - | {r['wall_s']:.0f} |"
+    )
 
 
 if __name__ == "__main__":

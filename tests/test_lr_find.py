@@ -142,7 +142,7 @@ def test_the_vmapped_finder_gives_each_member_its_own_curve(iris: Dataset) -> No
     assert not np.allclose(losses[0], losses[1])  # different seeds, different curves
 
 
-def test_suggestions_are_medians_with_spread_and_a_window_below_divergence() -> None:
+def test_suggestions_are_medians_with_spread_and_a_window_up_to_the_diverging_rate() -> None:
     rates = np.geomspace(MIN_LR, MAX_LR, STEPS)
     curves = []
     for diverge in (0.1, 0.2, 0.4):
@@ -152,7 +152,8 @@ def test_suggestions_are_medians_with_spread_and_a_window_below_divergence() -> 
     assert suggestion.learning_rate == pytest.approx(0.1, rel=0.1)  # half the median 0.2
     assert suggestion.spread[0] < suggestion.learning_rate < suggestion.spread[1]
     low, high = suggestion.window
-    assert low < suggestion.learning_rate < high < 0.2
+    assert low < suggestion.learning_rate < high == pytest.approx(suggestion.diverging)
+    assert suggestion.diverging == pytest.approx(0.2, rel=0.1)
 
 
 def test_the_search_window_is_clipped_to_the_spaces_own_range(tmp_path: Path) -> None:
