@@ -168,7 +168,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     ("command", "says"),
     [
         ([], ["lr-find", "dashboard"]),
-        (["run"], ["RESULTS/<study>/", "$JAXSWEEP_CACHE_DIR"]),  # not taken for markup
+        # <study> and $JAXSWEEP_CACHE_DIR: not taken for markup
+        (["run"], ["RESULTS/<study>/", "$JAXSWEEP_CACHE_DIR", "--timeout", "10m"]),
         (["best"], ["results/<study>"]),
         (["predict"], ["probability_<label>", "--keep", "any order"]),
     ],

@@ -87,8 +87,9 @@ def run(
     timeout: Annotated[
         str | None,
         typer.Option(
+            metavar="DURATION",
             help="time budget of the whole run, every stage: seconds, or a number with s, m "
-            "or h (90s, 10m, 1.5h); trials it cuts short are marked failed"
+            "or h (90s, 10m, 1.5h); trials it cuts short are marked failed",
         ),
     ] = None,
     population: Annotated[int | None, typer.Option(help="trials asked and trained at once")] = None,
