@@ -42,6 +42,12 @@ BLOCK_BYTES = 4 << 20
 # accuracy after 150 s, not 55 s: more, smaller programs, each cohort's first trials later.
 PROGRAM_BYTES = 8 << 20
 SLOTS_PER_WEIGHT = 4  # the weight, its gradient and an optimizer's two moments (Adam's)
+# A block's members draw their epoch's order of the training rows at once: sort keys, the sorted
+# keys, the order and its batches, 4 bytes a row each. On a table of 10,000,000 rows blocks of 8
+# members held about 1 GB of them a device; capped, a block holds at most this much (blocks of 2
+# members there; tables below 1,600,000 rows keep blocks of 8 or more).
+ORDER_BYTES = 256 << 20
+ORDER_SLOTS = 4 * 4
 
 # one member: (state, hyper, data, n_epochs, reach) -> (state, history); state.stopped is a
 # flag, and a member that has stopped keeps its state (so a block of them can be passed over);
@@ -100,14 +106,16 @@ def on_each_device(data: Any, devices: int) -> Any:
     return placed
 
 
-def block_size(members: int, params: Any, block_bytes: int = BLOCK_BYTES) -> int:
+def block_size(members: int, params: Any, block_bytes: int = BLOCK_BYTES, rows: int = 0) -> int:
     """Members per block: as many as fit ``block_bytes``, a divisor of ``members`` (a remainder
     block would compile a second copy of the program); all of them on accelerators, which want
-    the widest program."""
+    the widest program. With ``rows`` training rows, also as many as shuffle them within
+    ``ORDER_BYTES`` (see there)."""
     if jax.default_backend() != "cpu":
         return members
     weights = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(params)) // max(members, 1)
     fit = members_within(weights, block_bytes)
+    fit = min(fit, max(1, ORDER_BYTES // max(rows * ORDER_SLOTS, 1)))
     return max(d for d in range(1, min(fit, members) + 1) if members % d == 0)
 
 
@@ -171,7 +179,8 @@ class PopulationRun:
         accelerator, or a CPU's single block, all of them vmapped."""
         members = jax.tree.leaves(state)[0].shape[0]
         one = functools.partial(_run_member, self.run, data=data, n_epochs=n_epochs)
-        block = block_size(members, state.params, self.block_bytes)
+        rows = data.X_train.shape[0]
+        block = block_size(members, state.params, self.block_bytes, rows)
         if block == members:
             return jax.vmap(one)((state, hyper))
         return _by_block(jax.vmap(one, in_axes=(0, None)), (state, hyper), block)

@@ -28,6 +28,7 @@ from jaxsweep.errors import Interrupted, UserError
 from jaxsweep.lr_stage import print_suggestions, run_lr_find, search_windows
 from jaxsweep.placement import describe_devices
 from jaxsweep.plots import write_plots
+from jaxsweep.population import placed
 from jaxsweep.results import sweep_best_document, write_results
 from jaxsweep.schedule_stage import run_schedule
 from jaxsweep.stopping import TIMED_OUT, stop_request
@@ -62,6 +63,7 @@ def _run_stages(config: SweepConfig, console: Console, started: float) -> None:
     cache = cache_folder()
     prepared = sweep.prepare(config, cache)
     dataset_cache.keep(cache, config.data, config.seed, prepared.dataset)
+    prepared = dataclasses.replace(prepared, dataset=placed(prepared.dataset))
     if prepared.dataset.dropped_rows:
         console.print(
             f"dropped {prepared.dataset.dropped_rows} rows without a target "
