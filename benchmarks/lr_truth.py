@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import optuna
 import report  # beside this script
-from sklearn.datasets import make_classification
+from tables import source_of  # beside this script
 
 from jaxsweep.config import LrFindConfig, load_sweep
 from jaxsweep.lr_find import read_curve, suggest
@@ -57,18 +57,6 @@ def space(folder: Path) -> Path:
     path = folder / "space.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     return path
-
-
-def source_of(name: str, folder: Path) -> str:
-    """Built-in sets by name; the synthetic table (5,000 rows, 30 columns, 4 classes) as .npz."""
-    if name != "synthetic":
-        return name
-    X, y = make_classification(
-        n_samples=5000, n_features=30, n_informative=12, n_classes=4, random_state=0
-    )
-    path = folder / "synthetic.npz"
-    np.savez(path, X=X.astype(np.float32), y=y)
-    return str(path)
 
 
 def sweep_file(folder: Path, name: str, metric: str, trials: int, epochs: int) -> Path:
