@@ -6,27 +6,25 @@ Makes a table of ROWS x 40 float32 features and a 3-class target (a Parquet file
 trial duration is the epoch time (training, validation and telling Optuna, no compilation).
 Peak memory is the subprocess's maximum resident set size.
 
-    python benchmarks/big_table.py [--rows 1000000] [--rows 10000000] [--folder DIR]
+    python benchmarks/big_table.py [--rows 1000000] [--rows 10000000] [--no-warm] [--folder DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import report  # beside this script
 import yaml
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 FEATURES = 40
 
 
@@ -107,37 +105,11 @@ def measure(folder: Path, rows: int, warm: bool = True) -> dict[str, float]:
     return result
 
 
-def header(command: str) -> str:
-    import jax
-    import optuna
-    import pyarrow
-    import sklearn
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions = (
-        f"jax {jax.__version__}, optuna {optuna.__version__}, pandas {pd.__version__}, "
-        f"pyarrow {pyarrow.__version__}, scikit-learn {sklearn.__version__}"
-    )
-    return (
-        f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. CPU: {cpu}, {os.cpu_count()} cores. "
-        f"{versions}. Python {platform.python_version()}.\n\nCommand: `{command}`\n"
-    )
-
-
-def markdown(results: list[dict[str, float]], command: str) -> str:
+def markdown(results: list[dict[str, float]]) -> str:
     lines = [
-        "# A sweep on a big float table\n",
-        header(command),
         "Population 16, 16 trials, one epoch, 2 x 64 ReLU, Adam, batch 32. Peak memory is the "
         "`jaxsweep run` process's maximum resident set size; the epoch time is the trials' "
-        "duration in the second run (compilations cached).\n",
+        "duration, in the second run (compilations cached) and in the first.\n",
         "| rows | features (float32) | Parquet file | peak memory, cold | peak memory, warm | "
         "epoch s, cold (compiling) | epoch s, warm | run s, warm |",
         "|---|---|---|---|---|---|---|---|",
@@ -155,16 +127,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, action="append", help="rows (repeatable)")
     parser.add_argument("--folder", type=Path, help="where tables and results go (default: tmp)")
-    parser.add_argument("--out", type=Path, default=RESULTS / "big_table.md")
+    parser.add_argument("--name", default="big_table", help="results/NAME.md and NAME.json")
     parser.add_argument("--no-warm", action="store_true", help="one run only (no epoch time)")
     args = parser.parse_args()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="big_table-"))
     folder.mkdir(parents=True, exist_ok=True)
     results = [measure(folder, rows, not args.no_warm) for rows in args.rows or [1_000_000]]
-    command = "python benchmarks/big_table.py " + " ".join(sys.argv[1:])
-    args.out.parent.mkdir(exist_ok=True)
-    args.out.write_text(markdown(results, command.strip()), encoding="utf-8")
-    print(args.out.read_text())
+    report.write(args.name, markdown(results), {"results": results})
+    print((report.RESULTS / f"{args.name}.md").read_text())
 
 
 if __name__ == "__main__":
