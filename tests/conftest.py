@@ -31,8 +31,8 @@ cpu_only = pytest.mark.skipif(
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "contract: the engine's contracts, run again under XLA's default compile settings "
-        "(JAXSWEEP_TEST_XLA=default pytest -m contract)",
+        "contract: the engine's contracts; the README's test command runs them under XLA's "
+        "default compile settings (JAXSWEEP_TEST_XLA=default pytest -m contract)",
     )
 
 
