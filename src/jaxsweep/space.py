@@ -72,13 +72,14 @@ class SearchSpace:
                     else _suggest(trial, param.name, param.distribution)
                 )
         searched = windowed is not None and self._active(windowed, values)
-        if self.lr_windows and (searched or not self._names("learning_rate")):
+        if self.lr_windows and (searched or self.param("learning_rate") is None):
             own = windowed.distribution if windowed else None
             values["learning_rate"] = self._windowed_rate(trial, values, own)
         return values
 
-    def _names(self, name: str) -> bool:
-        return any(param.name == name for param in self.params)
+    def param(self, name: str) -> Param | None:
+        """The space's entry for ``name``; None when the space leaves it to its default."""
+        return next((param for param in self.params if param.name == name), None)
 
     @staticmethod
     def _active(param: Param, values: dict[str, Scalar]) -> bool:
@@ -100,12 +101,12 @@ class SearchSpace:
 
     def choices(self, name: str) -> tuple[Scalar, ...]:
         """The values this space can give a categorical parameter (its default when absent)."""
-        for param in self.params:
-            if param.name == name:
-                if param.distribution is None:
-                    return (param.fixed,)  # type: ignore[return-value]
-                return tuple(param.distribution.choices or ())
-        return (RULES[name].default,)
+        param = self.param(name)
+        if param is None:
+            return (RULES[name].default,)
+        if param.distribution is None:
+            return (param.fixed,)  # type: ignore[return-value]
+        return tuple(param.distribution.choices or ())
 
     def highest(self, name: str) -> float:
         """The largest value this space can give a numeric parameter."""
@@ -116,18 +117,18 @@ class SearchSpace:
         return self._bound(name, min, "low")
 
     def _bound(self, name: str, pick: Callable[..., Any], end: str) -> float:
-        for param in self.params:
-            if param.name == name:
-                if param.distribution is None:
-                    return float(param.fixed)  # type: ignore[arg-type]
-                dist = param.distribution
-                return float(pick(dist.choices) if dist.choices else getattr(dist, end))  # type: ignore[arg-type]
-        return float(RULES[name].default)
+        param = self.param(name)
+        if param is None:
+            return float(RULES[name].default)
+        if param.distribution is None:
+            return float(param.fixed)  # type: ignore[arg-type]
+        dist = param.distribution
+        return float(pick(dist.choices) if dist.choices else getattr(dist, end))  # type: ignore[arg-type]
 
     def learning_rate_range(self) -> tuple[float, float] | None:
         """The space's own range of learning rates; None when it fixes or lists them. A space
         without the entry has the whole accepted range."""
-        param = next((p for p in self.params if p.name == "learning_rate"), None)
+        param = self.param("learning_rate")
         if param is None:
             return RULES["learning_rate"].low, RULES["learning_rate"].high  # type: ignore[return-value]
         if not _is_range(param):
