@@ -13,7 +13,7 @@ part a step pays whatever its batch and a part a row.
 
 from __future__ import annotations
 
-from jaxsweep.cli import use_every_core
+from jaxsweep.app.cli import use_every_core
 
 use_every_core()  # before JAX starts
 
@@ -29,9 +29,9 @@ import report  # noqa: E402  (beside this script, as population_vs_sequential)
 from population_vs_sequential import SPACES, sweep_file, training_seconds  # noqa: E402
 
 from jaxsweep.config import load_sweep  # noqa: E402
-from jaxsweep.population import Palette, cohort_of  # noqa: E402
-from jaxsweep.space import MemberConfig  # noqa: E402
-from jaxsweep.sweep import Prepared, prepare, propose_from_space, quiet_optuna  # noqa: E402
+from jaxsweep.search.population import Palette, cohort_of  # noqa: E402
+from jaxsweep.search.space import MemberConfig  # noqa: E402
+from jaxsweep.search.sweep import Prepared, prepare, propose_from_space, quiet_optuna  # noqa: E402
 
 
 def members(prepared: Prepared, count: int, batch_size: int) -> list[MemberConfig]:

@@ -32,9 +32,9 @@ import report  # beside this script
 from tables import source_of  # beside this script
 
 from jaxsweep.config import LrFindConfig, load_sweep
-from jaxsweep.lr_find import read_curve, suggest
-from jaxsweep.lr_stage import run_range_tests
-from jaxsweep.sweep import Prepared, prepare, quiet_optuna, run_search
+from jaxsweep.engine.lr_find import read_curve, suggest
+from jaxsweep.search.lr_stage import run_range_tests
+from jaxsweep.search.sweep import Prepared, prepare, quiet_optuna, run_search
 
 OPTIMIZERS = ("sgd", "adam", "nadam", "rmsprop", "adamax")
 DATASETS = ("digits", "wine", "diabetes", "synthetic")

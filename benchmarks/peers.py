@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxsweep.data import Dataset
-from jaxsweep.space import MemberConfig
+from jaxsweep.data.dataset import Dataset
+from jaxsweep.search.space import MemberConfig
 
 LABELS = {
     "a": "(a) jaxsweep",

@@ -26,9 +26,9 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jaxsweep import shuffle, threefry
-from jaxsweep.data import Dataset
-from jaxsweep.placement import AXIS, block_size, member_mesh
+from jaxsweep.data.dataset import Dataset
+from jaxsweep.engine import shuffle, threefry
+from jaxsweep.engine.placement import AXIS, block_size, member_mesh
 
 Params = list[tuple[jax.Array, jax.Array]]
 

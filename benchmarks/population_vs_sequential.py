@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import os
 
-from jaxsweep.cli import use_every_core
+from jaxsweep.app.cli import use_every_core
 
 use_every_core()  # before JAX starts: one host device per core
 
@@ -67,11 +67,13 @@ import peers  # noqa: E402  (beside this script)
 import plain  # noqa: E402
 import report  # noqa: E402
 
-from jaxsweep import collector  # noqa: E402
+from jaxsweep.app import collector  # noqa: E402
+from jaxsweep.app.runner import enable_compilation_cache  # noqa: E402
 from jaxsweep.config import load_sweep  # noqa: E402
-from jaxsweep.data import Dataset  # noqa: E402
-from jaxsweep.placement import spread  # noqa: E402
-from jaxsweep.population import (  # noqa: E402
+from jaxsweep.data.dataset import Dataset  # noqa: E402
+from jaxsweep.engine.placement import spread  # noqa: E402
+from jaxsweep.engine.train import Cohort, population_trainer, population_variables  # noqa: E402
+from jaxsweep.search.population import (  # noqa: E402
     cohort_of,
     device_data,
     devices_for,
@@ -79,9 +81,8 @@ from jaxsweep.population import (  # noqa: E402
     member_keys,
     stack_hypers,
 )
-from jaxsweep.runner import enable_compilation_cache  # noqa: E402
-from jaxsweep.space import MemberConfig, SearchSpace, resolve  # noqa: E402
-from jaxsweep.sweep import (  # noqa: E402
+from jaxsweep.search.space import MemberConfig, SearchSpace, resolve  # noqa: E402
+from jaxsweep.search.sweep import (  # noqa: E402
     Prepared,
     create_study,
     make_sampler,
@@ -89,7 +90,6 @@ from jaxsweep.sweep import (  # noqa: E402
     quiet_optuna,
     run_search,
 )
-from jaxsweep.train import Cohort, population_trainer, population_variables  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SPACES = {

@@ -41,8 +41,8 @@ import report  # beside this script
 from tables import source_of  # beside this script
 
 from jaxsweep.config import DataConfig
-from jaxsweep.data import Dataset, load_dataset
-from jaxsweep.space import MemberConfig, load_space, resolve
+from jaxsweep.data.dataset import Dataset, load_dataset
+from jaxsweep.search.space import MemberConfig, load_space, resolve
 
 HERE = Path(__file__).resolve().parent
 SPACE = HERE.parent / "search_spaces" / "article.yaml"

@@ -21,8 +21,8 @@ import optuna
 import report  # beside this script
 
 from jaxsweep.config import load_sweep
-from jaxsweep.storage import open_storage
-from jaxsweep.sweep import make_pruner, make_sampler, prepare, quiet_optuna, run_search
+from jaxsweep.search.sweep import make_pruner, make_sampler, prepare, quiet_optuna, run_search
+from jaxsweep.storage.urls import open_storage
 
 HERE = Path(__file__).resolve().parent
 SPACE = HERE.parent / "search_spaces" / "small.yaml"

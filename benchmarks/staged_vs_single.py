@@ -22,9 +22,9 @@ import report  # beside this script
 from rich.console import Console
 from tables import source_of  # beside this script
 
+from jaxsweep.app.runner import run_sweep
 from jaxsweep.config import load_sweep
-from jaxsweep.runner import run_sweep
-from jaxsweep.sweep import quiet_optuna
+from jaxsweep.search.sweep import quiet_optuna
 
 HERE = Path(__file__).resolve().parent
 SPACES = {

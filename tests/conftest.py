@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from jaxsweep.config import DataConfig
-from jaxsweep.data import Dataset, load_dataset
+from jaxsweep.data.dataset import Dataset, load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_SPACE = REPO / "search_spaces" / "small.yaml"

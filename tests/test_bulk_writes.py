@@ -11,8 +11,8 @@ import optuna
 import pytest
 import sqlalchemy
 
-from jaxsweep.bulk_writes import report_all, set_user_attrs_all
-from jaxsweep.storage import open_storage
+from jaxsweep.storage.optuna_internals.bulk_writes import report_all, set_user_attrs_all
+from jaxsweep.storage.urls import open_storage
 
 WORKER = (60, 120, 0)  # a sweep worker's heartbeat: interval, grace, retries
 STORAGES: dict[str, Callable[[Path], optuna.storages.BaseStorage | str]] = {

@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from jaxsweep.heartbeat import ATTR as HEARTBEAT
-from jaxsweep.storage import open_storage
+from jaxsweep.storage.heartbeat import ATTR as HEARTBEAT
+from jaxsweep.storage.urls import open_storage
 from tests.conftest import one_structure_space, run_cli, tiny_sweep
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)

@@ -7,7 +7,7 @@ import sys
 
 PROBE = """
 import gc
-from jaxsweep import collector
+from jaxsweep.app import collector
 before = gc.get_freeze_count()  # what the interpreter's own start-up froze, if anything
 collector.settle()  # not tuned: an embedding process keeps its collector
 untuned = gc.get_freeze_count() - before

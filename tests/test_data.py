@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from jaxsweep.config import DataConfig
-from jaxsweep.data import BUILTINS, load_dataset
+from jaxsweep.data.dataset import BUILTINS, load_dataset
 from jaxsweep.errors import UserError
 
 EXPECTED_TASKS = {

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxsweep import dataset_cache
+from jaxsweep.cache import datasets
 from jaxsweep.config import DataConfig
-from jaxsweep.data import Dataset, load_dataset
+from jaxsweep.data.dataset import Dataset, load_dataset
 from tests.conftest import tiny_sweep
 
 
@@ -30,13 +30,13 @@ def assert_same(a: Dataset, b: Dataset) -> None:
 @pytest.mark.parametrize("source", ["iris", "diabetes"])  # class ids; regression targets
 def test_a_kept_dataset_reads_back_as_loaded(tmp_path: Path, source: str) -> None:
     config = DataConfig(source=source, val_fraction=0.25)
-    assert dataset_cache.read(tmp_path, config, 3) is None
+    assert datasets.read(tmp_path, config, 3) is None
     loaded = load_dataset(config, 3)
-    dataset_cache.keep(tmp_path, config, 3, loaded)
-    assert_same(loaded, dataset_cache.read(tmp_path, config, 3))
+    datasets.keep(tmp_path, config, 3, loaded)
+    assert_same(loaded, datasets.read(tmp_path, config, 3))
     # another seed or another split is another dataset
-    assert dataset_cache.read(tmp_path, config, 4) is None
-    assert dataset_cache.read(tmp_path, DataConfig(source=source), 3) is None
+    assert datasets.read(tmp_path, config, 4) is None
+    assert datasets.read(tmp_path, DataConfig(source=source), 3) is None
 
 
 def test_data_files_are_not_kept_and_a_broken_file_is_loaded_anew(tmp_path: Path) -> None:
@@ -44,14 +44,14 @@ def test_data_files_are_not_kept_and_a_broken_file_is_loaded_anew(tmp_path: Path
     rng = np.random.default_rng(0)
     np.savez(path, X=rng.normal(size=(40, 2)), y=rng.integers(0, 2, 40))
     own = DataConfig(source=str(path))
-    dataset_cache.keep(tmp_path / "cache", own, 0, load_dataset(own, 0))
+    datasets.keep(tmp_path / "cache", own, 0, load_dataset(own, 0))
     assert not (tmp_path / "cache").exists()
 
     config = DataConfig(source="iris")
-    dataset_cache.keep(tmp_path / "cache", config, 0, load_dataset(config, 0))
+    datasets.keep(tmp_path / "cache", config, 0, load_dataset(config, 0))
     (kept,) = (tmp_path / "cache" / "datasets").iterdir()
     kept.write_bytes(kept.read_bytes()[:100])  # truncated, as by a full disk
-    assert dataset_cache.read(tmp_path / "cache", config, 0) is None
+    assert datasets.read(tmp_path / "cache", config, 0) is None
 
 
 def test_a_run_keeps_its_dataset_and_the_next_command_skips_scikit_learn(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsweep import epoch_progress
+from jaxsweep.engine import epoch_progress
 
 
 def test_a_reporting_scan_tells_its_progress_and_computes_the_same() -> None:

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsweep import losses
+from jaxsweep.engine import losses
 
 
 @pytest.mark.parametrize(("task", "rows"), [("regression", 1000), ("multiclass", 1024)])

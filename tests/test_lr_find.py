@@ -14,11 +14,17 @@ import optuna
 import pytest
 
 from jaxsweep.config import LrFindConfig
-from jaxsweep.data import Dataset
-from jaxsweep.lr_find import make_range_test, population_range_test, read_curve, smooth, suggest
-from jaxsweep.lr_stage import RECORDED_STEPS, recorded_steps, search_windows
-from jaxsweep.population import cohort_of, device_data, hyper_of, member_keys, stack_hypers
-from jaxsweep.space import load_space, resolve
+from jaxsweep.data.dataset import Dataset
+from jaxsweep.engine.lr_find import (
+    make_range_test,
+    population_range_test,
+    read_curve,
+    smooth,
+    suggest,
+)
+from jaxsweep.search.lr_stage import RECORDED_STEPS, recorded_steps, search_windows
+from jaxsweep.search.population import cohort_of, device_data, hyper_of, member_keys, stack_hypers
+from jaxsweep.search.space import load_space, resolve
 from tests.conftest import run_cli, write_yaml
 
 MIN_LR, MAX_LR, STEPS = 1e-4, 10.0, 200

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsweep.model import (
+from jaxsweep.engine.model import (
     INITIALIZERS,
     MLP,
     RRELU_LOWER,
@@ -21,7 +21,7 @@ from jaxsweep.model import (
     uniform_from_bits,
     unit_uniforms,
 )
-from jaxsweep.vocabulary import ACTIVATIONS
+from jaxsweep.engine.vocabulary import ACTIVATIONS
 
 X = jnp.linspace(-3, 3, 40).reshape(10, 4)
 

@@ -9,7 +9,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxsweep.optimizers import KINDS, clip_by_global_norm, mixed, single
+from jaxsweep.engine.optimizers import KINDS, clip_by_global_norm, mixed, single
 
 STEPS, RATE, MOMENTUM = 12, 0.05, 0.9
 

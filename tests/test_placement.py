@@ -9,18 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsweep.data import Dataset
-from jaxsweep.placement import PopulationRun, block_size
-from jaxsweep.population import (
-    Palette,
-    cohort_of,
-    device_data,
-    hyper_of,
-    member_keys,
-    stack_hypers,
-)
-from jaxsweep.space import resolve
-from jaxsweep.train import (
+from jaxsweep.data.dataset import Dataset
+from jaxsweep.engine.placement import PopulationRun, block_size
+from jaxsweep.engine.train import (
     Cohort,
     Data,
     Hyper,
@@ -29,6 +20,15 @@ from jaxsweep.train import (
     make_trainer,
     population_trainer,
 )
+from jaxsweep.search.population import (
+    Palette,
+    cohort_of,
+    device_data,
+    hyper_of,
+    member_keys,
+    stack_hypers,
+)
+from jaxsweep.search.space import resolve
 from tests.conftest import cpu_only
 
 pytestmark = cpu_only

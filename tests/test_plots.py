@@ -11,7 +11,7 @@ import optuna
 import pytest
 from optuna.visualization import matplotlib as optuna_plots
 
-from jaxsweep.plots import LEGEND_ENTRIES, drop_crowded_legends, write_plots
+from jaxsweep.app.plots import LEGEND_ENTRIES, drop_crowded_legends, write_plots
 
 
 def _study(trials: int) -> optuna.Study:

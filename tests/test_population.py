@@ -12,10 +12,10 @@ import jax
 import numpy as np
 import pytest
 
-from jaxsweep.placement import program_cap
-from jaxsweep.population import Palette, cohort_of, hyper_of, padded_size, stack_hypers
-from jaxsweep.slots import program_size
-from jaxsweep.space import load_space, parse_space, resolve
+from jaxsweep.engine.placement import program_cap
+from jaxsweep.search.population import Palette, cohort_of, hyper_of, padded_size, stack_hypers
+from jaxsweep.search.slots import program_size
+from jaxsweep.search.space import load_space, parse_space, resolve
 from tests.conftest import cpu_only
 
 ARTICLE = Path(__file__).parent.parent / "search_spaces" / "article.yaml"
@@ -25,11 +25,11 @@ ARTICLE = Path(__file__).parent.parent / "search_spaces" / "article.yaml"
 SCRIPT = """
 import json, jax
 from jaxsweep.config import DataConfig
-from jaxsweep.data import load_dataset
-from jaxsweep.population import *
-from jaxsweep.placement import spread
-from jaxsweep.space import resolve
-from jaxsweep.train import Settings, population_trainer
+from jaxsweep.data.dataset import load_dataset
+from jaxsweep.search.population import *
+from jaxsweep.engine.placement import spread
+from jaxsweep.search.space import resolve
+from jaxsweep.engine.train import Settings, population_trainer
 iris = load_dataset(DataConfig(source="iris"), 0)
 kinds = ("constant", "plateau", "onecycle")  # optax's plateau has lax.conds in its update
 configs = [resolve({"units": 8, "learning_rate": 10 ** (-3 + i / 16), "schedule": kinds[i % 3]},

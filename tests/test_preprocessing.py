@@ -9,7 +9,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from jaxsweep.preprocessing import MISSING, Preprocessing, Preprocessor, as_text, fit
+from jaxsweep.data.preprocessing import MISSING, Preprocessing, Preprocessor, as_text, fit
 from tests.test_tables import penguins
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from jaxsweep.results import best_of_stages, best_params_document
+from jaxsweep.app.results import best_of_stages, best_params_document
 
 
 def study(name: str, values: list[float], direction: str = "maximize") -> optuna.Study:

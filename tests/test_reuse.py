@@ -17,7 +17,7 @@ import yaml
 
 import jaxsweep
 from jaxsweep.config import load_sweep
-from jaxsweep.data import load_dataset
+from jaxsweep.data.dataset import load_dataset
 from tests.conftest import REPO, run_cli
 
 

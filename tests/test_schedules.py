@@ -16,12 +16,13 @@ import optuna
 import pytest
 import yaml
 
-from jaxsweep import schedules
 from jaxsweep.config import load_sweep
-from jaxsweep.data import Dataset
-from jaxsweep.heartbeat import Heartbeat
-from jaxsweep.model import MLP
-from jaxsweep.population import (
+from jaxsweep.data.dataset import Dataset
+from jaxsweep.engine import schedules
+from jaxsweep.engine.model import MLP
+from jaxsweep.engine.schedules import Schedule
+from jaxsweep.engine.train import Hyper, Settings, init_variables, make_optimizer, make_step
+from jaxsweep.search.population import (
     Member,
     Palette,
     cohort_of,
@@ -30,11 +31,10 @@ from jaxsweep.population import (
     member_keys,
     stack_hypers,
 )
-from jaxsweep.schedule_stage import PALETTE
-from jaxsweep.schedules import Schedule
-from jaxsweep.space import MemberConfig, resolve, schedule_of
-from jaxsweep.sweep import Asker, prepare
-from jaxsweep.train import Hyper, Settings, init_variables, make_optimizer, make_step
+from jaxsweep.search.schedule_stage import PALETTE
+from jaxsweep.search.space import MemberConfig, resolve, schedule_of
+from jaxsweep.search.sweep import Asker, prepare
+from jaxsweep.storage.heartbeat import Heartbeat
 from tests.conftest import tiny_sweep
 
 BASE_LR, BATCH, EPOCHS = 0.01, 30, 4

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsweep import shuffle
+from jaxsweep.engine import shuffle
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 1079, 5000])

@@ -5,9 +5,9 @@ from pathlib import Path
 import optuna
 import pytest
 
+from jaxsweep.engine.vocabulary import ACTIVATIONS, OPTIMIZERS
 from jaxsweep.errors import UserError
-from jaxsweep.space import load_space, resolve
-from jaxsweep.vocabulary import ACTIVATIONS, OPTIMIZERS
+from jaxsweep.search.space import load_space, resolve
 from tests.conftest import REPO, write_yaml
 
 ARTICLE = REPO / "search_spaces" / "article.yaml"

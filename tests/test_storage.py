@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy
 from optuna.storages._rdb import models
 
-from jaxsweep.storage import open_storage
-from jaxsweep.trial_cache import OwnTrialsCache, write_params
+from jaxsweep.storage.optuna_internals.own_trials import OwnTrialsCache, write_params
+from jaxsweep.storage.urls import open_storage
 
 
 def test_sqlite_keeps_a_write_ahead_log_and_stays_readable(tmp_path: Path) -> None:
@@ -149,7 +149,7 @@ def test_a_worker_writes_a_populations_parameters_in_one_transaction(tmp_path: P
 OPEN_AT_ONCE = """
 import sys, warnings
 import optuna
-from jaxsweep.storage import open_storage
+from jaxsweep.storage.urls import open_storage
 warnings.simplefilter("ignore")
 storage = open_storage(sys.argv[1], heartbeat=(60, 120, 0))
 optuna.create_study(storage=storage, study_name="s", load_if_exists=True)

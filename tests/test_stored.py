@@ -13,9 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsweep import stored
-from jaxsweep.stored import SUFFIX, Stored
-from jaxsweep.train import Data
+from jaxsweep.cache import programs
+from jaxsweep.cache.programs import SUFFIX, Stored
+from jaxsweep.engine.train import Data
 from tests.conftest import run_cli, tiny_sweep
 
 DATA = Data(*(jnp.arange(6.0, dtype=jnp.float32).reshape(2, 3) + i for i in range(4)))
@@ -24,11 +24,11 @@ SCALE = jnp.float32(2.0)
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Iterator[Path]:
-    stored.keep_in(tmp_path)
+    programs.keep_in(tmp_path)
     try:
         yield tmp_path
     finally:
-        stored.keep_in(None)
+        programs.keep_in(None)
 
 
 def counted(traces: list[str]) -> Callable[[Data, jax.Array], Data]:
@@ -102,7 +102,7 @@ def test_without_a_folder_programs_are_traced_and_nothing_is_written(tmp_path: P
     Stored("affine", counted(traces), "v1")(DATA, SCALE)
     Stored("affine", counted(traces), "v1")(DATA, SCALE)
     assert traces == ["affine"] * 2
-    assert stored.FOLDER is None and not files(tmp_path)
+    assert programs.FOLDER is None and not files(tmp_path)
 
 
 def traced(stderr: str) -> set[str]:

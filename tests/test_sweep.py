@@ -9,10 +9,9 @@ import optuna
 import pytest
 
 from jaxsweep.config import SweepConfig, load_sweep
-from jaxsweep.population import cohort_of
-from jaxsweep.space import resolve
-from jaxsweep.storage import open_storage
-from jaxsweep.sweep import (
+from jaxsweep.search.population import cohort_of
+from jaxsweep.search.space import resolve
+from jaxsweep.search.sweep import (
     in_turns,
     make_pruner,
     make_sampler,
@@ -20,6 +19,7 @@ from jaxsweep.sweep import (
     run_search,
     should_prune,
 )
+from jaxsweep.storage.urls import open_storage
 from tests.conftest import one_structure_space, tiny_sweep, write_yaml
 
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from jaxsweep.config import DataConfig
-from jaxsweep.data import load_dataset
+from jaxsweep.data.dataset import load_dataset
+from jaxsweep.data.tables import read_frame
 from jaxsweep.errors import UserError
-from jaxsweep.tables import read_frame
 
 
 def penguins(rows: int = 90) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from jax.extend.random import threefry2x32_p
 
-from jaxsweep import threefry
+from jaxsweep.engine import threefry
 
 KEY = jax.random.PRNGKey(123)
 

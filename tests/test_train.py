@@ -12,11 +12,18 @@ import numpy as np
 import pytest
 
 from jaxsweep.config import DataConfig
-from jaxsweep.data import Dataset, load_dataset
-from jaxsweep.population import Palette, cohort_of, device_data, hyper_of, member_keys, stack_hypers
-from jaxsweep.space import MemberConfig, resolve
-from jaxsweep.train import Cohort, Data, Hyper, Settings, make_trainer, population_trainer
-from jaxsweep.vocabulary import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
+from jaxsweep.data.dataset import Dataset, load_dataset
+from jaxsweep.engine.train import Cohort, Data, Hyper, Settings, make_trainer, population_trainer
+from jaxsweep.engine.vocabulary import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
+from jaxsweep.search.population import (
+    Palette,
+    cohort_of,
+    device_data,
+    hyper_of,
+    member_keys,
+    stack_hypers,
+)
+from jaxsweep.search.space import MemberConfig, resolve
 
 # Step losses of the first epoch must agree to float32 rounding (vmap may reorder sums).
 STEP_RTOL, STEP_ATOL = 1e-5, 1e-6

@@ -14,7 +14,7 @@ import optuna
 import pytest
 from sqlalchemy.engine import make_url
 
-from jaxsweep.storage import open_storage
+from jaxsweep.storage.urls import open_storage
 from tests.conftest import one_structure_space, tiny_sweep
 
 WORKERS = 2  # they race for the last trials; each is a JAX process on 2 cores

@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> Any:
     # Lazy, so that `jaxsweep --help` does not pay for importing JAX and Flax.
     if name in __all__:
-        from jaxsweep import checkpoint
+        from jaxsweep.app import checkpoint
 
         return getattr(checkpoint, name)
     raise AttributeError(f"module 'jaxsweep' has no attribute {name!r}")

@@ -1,3 +1,3 @@
-from jaxsweep.cli import main
+from jaxsweep.app.cli import main
 
 main()
