@@ -29,9 +29,11 @@ import report  # noqa: E402  (beside this script, as population_vs_sequential)
 from population_vs_sequential import SPACES, sweep_file, training_seconds  # noqa: E402
 
 from jaxsweep.config import load_sweep  # noqa: E402
+from jaxsweep.search.asker import propose_from_space  # noqa: E402
 from jaxsweep.search.population import Palette, cohort_of  # noqa: E402
+from jaxsweep.search.prepare import Prepared, prepare  # noqa: E402
 from jaxsweep.search.space import MemberConfig  # noqa: E402
-from jaxsweep.search.sweep import Prepared, prepare, propose_from_space, quiet_optuna  # noqa: E402
+from jaxsweep.search.study import quiet_optuna  # noqa: E402
 
 
 def members(prepared: Prepared, count: int, batch_size: int) -> list[MemberConfig]:

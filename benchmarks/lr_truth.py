@@ -34,7 +34,9 @@ from tables import source_of  # beside this script
 from jaxsweep.config import LrFindConfig, load_sweep
 from jaxsweep.engine.lr_find import read_curve, suggest
 from jaxsweep.search.lr_stage import run_range_tests
-from jaxsweep.search.sweep import Prepared, prepare, quiet_optuna, run_search
+from jaxsweep.search.prepare import Prepared, prepare
+from jaxsweep.search.study import quiet_optuna
+from jaxsweep.search.sweep import run_search
 
 OPTIMIZERS = ("sgd", "adam", "nadam", "rmsprop", "adamax")
 DATASETS = ("digits", "wine", "diabetes", "synthetic")

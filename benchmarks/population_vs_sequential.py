@@ -81,15 +81,10 @@ from jaxsweep.search.population import (  # noqa: E402
     member_keys,
     stack_hypers,
 )
+from jaxsweep.search.prepare import Prepared, prepare  # noqa: E402
 from jaxsweep.search.space import MemberConfig, SearchSpace, resolve  # noqa: E402
-from jaxsweep.search.sweep import (  # noqa: E402
-    Prepared,
-    create_study,
-    make_sampler,
-    prepare,
-    quiet_optuna,
-    run_search,
-)
+from jaxsweep.search.study import create_study, make_sampler, quiet_optuna  # noqa: E402
+from jaxsweep.search.sweep import run_search  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SPACES = {

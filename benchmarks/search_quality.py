@@ -21,7 +21,9 @@ import optuna
 import report  # beside this script
 
 from jaxsweep.config import load_sweep
-from jaxsweep.search.sweep import make_pruner, make_sampler, prepare, quiet_optuna, run_search
+from jaxsweep.search.prepare import prepare
+from jaxsweep.search.study import make_pruner, make_sampler, quiet_optuna
+from jaxsweep.search.sweep import run_search
 from jaxsweep.storage.urls import open_storage
 
 HERE = Path(__file__).resolve().parent

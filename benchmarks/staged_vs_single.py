@@ -24,7 +24,7 @@ from tables import source_of  # beside this script
 
 from jaxsweep.app.runner import run_sweep
 from jaxsweep.config import load_sweep
-from jaxsweep.search.sweep import quiet_optuna
+from jaxsweep.search.study import quiet_optuna
 
 HERE = Path(__file__).resolve().parent
 SPACES = {

@@ -22,6 +22,7 @@ from jaxsweep.engine import schedules
 from jaxsweep.engine.model import MLP
 from jaxsweep.engine.schedules import Schedule
 from jaxsweep.engine.train import Hyper, Settings, init_variables, make_optimizer, make_step
+from jaxsweep.search.asker import Asker
 from jaxsweep.search.population import (
     Member,
     Palette,
@@ -31,9 +32,9 @@ from jaxsweep.search.population import (
     member_keys,
     stack_hypers,
 )
+from jaxsweep.search.prepare import prepare
 from jaxsweep.search.schedule_stage import PALETTE
 from jaxsweep.search.space import MemberConfig, resolve, schedule_of
-from jaxsweep.search.sweep import Asker, prepare
 from jaxsweep.storage.heartbeat import Heartbeat
 from tests.conftest import tiny_sweep
 

@@ -10,15 +10,11 @@ import pytest
 
 from jaxsweep.config import SweepConfig, load_sweep
 from jaxsweep.search.population import cohort_of
+from jaxsweep.search.prepare import prepare
 from jaxsweep.search.space import resolve
-from jaxsweep.search.sweep import (
-    in_turns,
-    make_pruner,
-    make_sampler,
-    prepare,
-    run_search,
-    should_prune,
-)
+from jaxsweep.search.study import make_pruner, make_sampler
+from jaxsweep.search.sweep import in_turns, run_search
+from jaxsweep.search.verdicts import should_prune
 from jaxsweep.storage.urls import open_storage
 from tests.conftest import one_structure_space, tiny_sweep, write_yaml
 

@@ -72,7 +72,7 @@ def validate(sweep: SweepArg) -> None:
     def action() -> None:
         from jaxsweep.app.summary import resolved_document
         from jaxsweep.cache.disk import cache_folder
-        from jaxsweep.search.sweep import prepare
+        from jaxsweep.search.prepare import prepare
 
         document = resolved_document(prepare(load_sweep(sweep), cache_folder()))
         typer.echo(yaml.safe_dump(document, sort_keys=False), nl=False)  # plain: scripts parse it
@@ -217,7 +217,7 @@ def train(
         from jaxsweep.app.checkpoint import load_best
         from jaxsweep.app.retrain import retrain
         from jaxsweep.cache.disk import cache_folder
-        from jaxsweep.search.sweep import prepare
+        from jaxsweep.search.prepare import prepare
 
         best = load_best(params)
         config = load_sweep(

@@ -22,7 +22,7 @@ from jaxsweep.search.population import (
     member_keys,
     stack_hypers,
 )
-from jaxsweep.search.sweep import Prepared
+from jaxsweep.search.prepare import Prepared
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,14 @@ from jaxsweep.config import SweepConfig
 from jaxsweep.engine import epoch_progress
 from jaxsweep.engine.placement import describe_devices
 from jaxsweep.errors import Interrupted, UserError
-from jaxsweep.search import sweep
 from jaxsweep.search.lr_stage import print_suggestions, run_lr_find, search_windows
 from jaxsweep.search.population import placed
+from jaxsweep.search.prepare import Prepared, prepare
 from jaxsweep.search.schedule_stage import run_schedule
 from jaxsweep.search.stopping import TIMED_OUT, stop_request
+from jaxsweep.search.study import create_study, quiet_optuna
+from jaxsweep.search.sweep import Progress as SearchProgress
+from jaxsweep.search.sweep import run_search
 from jaxsweep.storage.urls import mask, open_storage
 
 
@@ -64,7 +67,7 @@ def _run_stages(config: SweepConfig, console: Console, started: float) -> None:
     collector.settle()  # the libraries a sweep runs on are imported
     check_writable(config.results_dir, config.where("results"))
     cache = cache_folder()
-    prepared = sweep.prepare(config, cache)
+    prepared = prepare(config, cache)
     datasets.keep(cache, config.data, config.seed, prepared.dataset)
     prepared = dataclasses.replace(prepared, dataset=placed(prepared.dataset))
     if prepared.dataset.dropped_rows:
@@ -74,12 +77,12 @@ def _run_stages(config: SweepConfig, console: Console, started: float) -> None:
             highlight=False,
         )
     enable_compilation_cache(cache)
-    sweep.quiet_optuna()
+    quiet_optuna()
     if "lr_find" in config.stages:
         prepared = lr_find_stage(prepared, console)
     if config.stages == ("lr_find",):
         return
-    search = sweep.create_study(config, config.study)
+    search = create_study(config, config.study)
     console.print(
         f"study [bold]{search.study_name}[/] in {mask(config.storage_url)}: "
         f"{prepared.dataset.name} ({prepared.dataset.task}), "
@@ -90,13 +93,13 @@ def _run_stages(config: SweepConfig, console: Console, started: float) -> None:
     try:
         with _progress_bar(console) as bar, stop_request:
             if "search" in config.stages and not stop_request.timed_out:
-                sweep.run_search(prepared, search, _tracker(bar, "search", config.trials))
+                run_search(prepared, search, _tracker(bar, "search", config.trials))
             if "schedule" in config.stages and not stop_request.timed_out:
                 tracker = _tracker(bar, "schedule", config.schedule_trials)
                 studies.append(run_schedule(prepared, search, tracker))
     except Interrupted:
         if config.schedule_study in study_names(config):
-            studies.append(sweep.create_study(config, config.schedule_study))
+            studies.append(create_study(config, config.schedule_study))
         written = write_results(config, studies, prepared.dataset.classes)
         console.print(
             f"interrupted: the results so far are in {config.results_dir}/ "
@@ -135,17 +138,17 @@ def study_names(config: SweepConfig) -> list[str]:
     return optuna.get_all_study_names(open_storage(config.storage_url, config.where("storage")))
 
 
-def _tracker(bar: Progress, stage: str, total: int) -> Callable[[sweep.Progress], None]:
+def _tracker(bar: Progress, stage: str, total: int) -> Callable[[SearchProgress], None]:
     task = bar.add_task(stage, total=total, best="-", rate="-")
 
-    def update(progress: sweep.Progress) -> None:
+    def update(progress: SearchProgress) -> None:
         best = "-" if progress.best is None else f"{progress.best:.4f}"
         bar.update(task, completed=progress.done, best=best, rate=f"{progress.rate:.2f}")
 
     return update
 
 
-def lr_find_stage(prepared: sweep.Prepared, console: Console) -> sweep.Prepared:
+def lr_find_stage(prepared: Prepared, console: Console) -> Prepared:
     """Run (or reuse) the LR range test; the search then draws each optimizer's learning rate
     from the window around its suggestion."""
     config = prepared.config

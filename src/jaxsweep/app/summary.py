@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from jaxsweep.search.sweep import Prepared
+from jaxsweep.search.prepare import Prepared
 from jaxsweep.storage.urls import mask
 
 

@@ -23,8 +23,8 @@ from jaxsweep.search.population import (
     member_keys,
     stack_hypers,
 )
+from jaxsweep.search.prepare import Prepared
 from jaxsweep.search.space import MemberConfig, SearchSpace, resolve
-from jaxsweep.search.sweep import Prepared
 from jaxsweep.storage.urls import open_storage
 
 RESULT_KEY = "suggestions"  # study user attribute holding the finished stage's result

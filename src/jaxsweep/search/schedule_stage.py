@@ -10,8 +10,10 @@ import optuna
 
 from jaxsweep.errors import UserError
 from jaxsweep.search.population import Palette
+from jaxsweep.search.prepare import Prepared
 from jaxsweep.search.space import MemberConfig, schedule_of
-from jaxsweep.search.sweep import Prepared, Progress, create_study, run_search
+from jaxsweep.search.study import create_study
+from jaxsweep.search.sweep import Progress, run_search
 
 # The stage's members are the search's best configuration with different schedules: one
 # program for all, at that configuration's own size, not the search space's largest.

@@ -29,7 +29,7 @@ from jaxsweep.search.population import (
     stack_hypers,
 )
 from jaxsweep.search.stopping import stop_request
-from jaxsweep.storage.optuna_internals.bulk_writes import report_all
+from jaxsweep.storage.optuna_internals import report_all
 
 Slot = tuple[optuna.Trial, Member]
 Refill = Callable[[Cohort, int], list[Slot]]  # (cohort, free slots) -> trials to train

@@ -14,6 +14,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from jaxsweep.config import HeartbeatConfig
+from jaxsweep.storage.optuna_internals import storage_of, trial_id
 
 ATTR = "jaxsweep:heartbeat"
 
@@ -25,7 +26,7 @@ class Heartbeat(threading.Thread):
     def __init__(self, study: optuna.Study, config: HeartbeatConfig) -> None:
         super().__init__(daemon=True, name="jaxsweep-heartbeat")
         # Optuna's own optimize() loop records heartbeats through these same private handles.
-        self.study, self.storage = study, study._storage
+        self.study, self.storage = study, storage_of(study)
         self.config = config
         self.native = getattr(self.storage, "get_heartbeat_interval", lambda: None)() is not None
         self.trial_ids: set[int] = set()
@@ -67,7 +68,7 @@ class Heartbeat(threading.Thread):
             if trial.system_attrs.get(ATTR, oldest) >= oldest:
                 continue
             try:
-                self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+                self.storage.set_trial_state_values(trial_id(trial), TrialState.FAIL)
             except UpdateFinishedTrialError:  # another worker failed it first
                 continue
-            retry(self.study, self.storage.get_trial(trial._trial_id))
+            retry(self.study, self.storage.get_trial(trial_id(trial)))

@@ -11,7 +11,7 @@ import optuna
 import sqlalchemy
 
 from jaxsweep.errors import UserError
-from jaxsweep.storage.optuna_internals.own_trials import OwnTrialsCache
+from jaxsweep.storage.optuna_internals import OwnTrialsCache
 
 SCHEMES = ("sqlite", "journal", "postgresql+psycopg2", "postgresql", "mysql+pymysql", "mysql")
 # Files a results folder may hold its study in, by the scheme that reads them.

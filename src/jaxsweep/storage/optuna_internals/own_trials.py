@@ -10,15 +10,6 @@ gone silent), so the worker keeps its own running trials' copies up to date as i
 as Optuna's in-memory storage does, and reads only the other trials. A trial it finishes is read
 back once, with what the database recorded.
 
-The worker also holds back the parameters it samples for its own running trials: Optuna writes
-each one in a transaction of its own, after reading its trial and checking its distribution
-against the study's. Here they are checked against the distributions this worker has seen, kept
-in its copy at once, and written together by ``write_params`` once a population is asked, or
-before the trial's end is written; asking the 256 trials of a warm article-space sweep (3182
-parameters) took 4.7-5.7 s instead of 7.3-8.0 s on 2 cores. A parameter name the worker has not
-seen yet is written at once, so the database still checks it against the study's other workers
-and earlier runs.
-
 Only for SQLite: a read there sees every trial below the newest one it returns, because SQLite
 allocates a trial's id and commits it under one write lock. The view can therefore remember
 the newest trial id it has read and ask only for the trials above it and the others' unfinished
@@ -35,11 +26,7 @@ from typing import Any
 
 import optuna
 import sqlalchemy
-from optuna.distributions import (
-    BaseDistribution,
-    check_distribution_compatibility,
-    distribution_to_json,
-)
+from optuna.distributions import BaseDistribution
 from optuna.storages._cached_storage import _StudyInfo
 from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
@@ -53,7 +40,6 @@ class OwnTrialsCache(optuna.storages._CachedStorage):
         super().__init__(backend)
         self._own: set[int] = set()  # running trials created here: their cached copy is current
         self._newest: dict[int, int] = {}  # study id -> the newest trial id read
-        self._unwritten: list[dict[str, Any]] = []  # own trials' parameters held back
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         trial_id = super().create_new_trial(study_id, template_trial)
@@ -118,34 +104,9 @@ class OwnTrialsCache(optuna.storages._CachedStorage):
         param_value_internal: float,
         distribution: BaseDistribution,
     ) -> None:
-        with self._lock:
-            study_id, _ = self._trial_id_to_study_id_and_number[trial_id]
-            seen = self._studies[study_id].param_distribution.get(param_name)
-            held = trial_id in self._own and seen is not None
-            if held:
-                check_distribution_compatibility(seen, distribution)  # as the database would
-                self._unwritten.append(
-                    {
-                        "trial_id": trial_id,
-                        "param_name": param_name,
-                        "param_value": param_value_internal,
-                        "distribution_json": distribution_to_json(distribution),
-                    }
-                )
-        if not held:
-            super().set_trial_param(trial_id, param_name, param_value_internal, distribution)
+        super().set_trial_param(trial_id, param_name, param_value_internal, distribution)
         value = distribution.to_external_repr(param_value_internal)
         self.written(trial_id, params={param_name: value}, distributions={param_name: distribution})
-
-    def write_params(self) -> None:
-        """Write the parameters held back so far, in one transaction."""
-        with self._lock:
-            rows, self._unwritten = self._unwritten, []
-        if not rows:
-            return
-        with _create_scoped_session(self._backend.scoped_session) as session:
-            check_updatable(self._backend, session, {row["trial_id"] for row in rows})
-            session.execute(sqlalchemy.insert(models.TrialParamModel), rows)
 
     def set_trial_intermediate_value(self, trial_id: int, step: int, value: float) -> None:
         super().set_trial_intermediate_value(trial_id, step, value)
@@ -162,7 +123,6 @@ class OwnTrialsCache(optuna.storages._CachedStorage):
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
-        self.write_params()  # a finished trial takes no more writes
         with self._lock:
             # Read back at the next read of the study, with its end time and values as stored.
             self._own.discard(trial_id)
@@ -185,13 +145,6 @@ class OwnTrialsCache(optuna.storages._CachedStorage):
                 setattr(trial, field, {**getattr(trial, field), **added})
             study_id, number = self._trial_id_to_study_id_and_number[trial_id]
             self._studies[study_id].trials[number] = trial
-
-
-def write_params(study: optuna.Study) -> None:
-    """Write the parameters a SQLite worker holds back for its running trials (see
-    ``OwnTrialsCache``); other storages write each one as it is sampled."""
-    if isinstance(study._storage, OwnTrialsCache):
-        study._storage.write_params()
 
 
 def check_updatable(database: optuna.storages.RDBStorage, session: Any, ids: set[int]) -> None:
