@@ -71,13 +71,14 @@ from jaxsweep.app import collector  # noqa: E402
 from jaxsweep.app.runner import enable_compilation_cache  # noqa: E402
 from jaxsweep.config import load_sweep  # noqa: E402
 from jaxsweep.data.dataset import Dataset  # noqa: E402
+from jaxsweep.engine.cohort import Cohort  # noqa: E402
 from jaxsweep.engine.placement import spread  # noqa: E402
-from jaxsweep.engine.train import Cohort, population_trainer, population_variables  # noqa: E402
+from jaxsweep.engine.train import population_trainer, population_variables  # noqa: E402
 from jaxsweep.search.population import (  # noqa: E402
     cohort_of,
     device_data,
     devices_for,
-    hyper_of,
+    member_hyper,
     member_keys,
     stack_hypers,
 )
@@ -268,7 +269,7 @@ def training_seconds(
     over the local devices as a sweep splits it; compile time excluded."""
     dataset = prepared.dataset
     devices = devices_for(len(configs))
-    hyper = stack_hypers([hyper_of(c, dataset.train.y, cohort) for c in configs], devices)
+    hyper = stack_hypers([member_hyper(c, dataset.train.y, cohort) for c in configs], devices)
     keys = spread(member_keys(0, list(range(len(configs)))), devices)
     data = device_data(dataset)
     trainer = population_trainer(cohort, prepared.settings)

@@ -23,7 +23,13 @@ from jaxsweep.engine.lr_find import (
     suggest,
 )
 from jaxsweep.search.lr_stage import RECORDED_STEPS, recorded_steps, search_windows
-from jaxsweep.search.population import cohort_of, device_data, hyper_of, member_keys, stack_hypers
+from jaxsweep.search.population import (
+    cohort_of,
+    device_data,
+    member_hyper,
+    member_keys,
+    stack_hypers,
+)
 from jaxsweep.search.space import load_space, resolve
 from tests.conftest import run_cli, write_yaml
 
@@ -125,14 +131,14 @@ def test_the_vmapped_finder_gives_each_member_its_own_curve(iris: Dataset) -> No
         for opt in ("adam", "adam", "adam")
     ]
     cohort = cohort_of(configs[0], "multiclass")
-    hyper = stack_hypers([hyper_of(c, iris.train.y, cohort) for c in configs])
+    hyper = stack_hypers([member_hyper(c, iris.train.y, cohort) for c in configs])
     keys = member_keys(1, [0, 1, 2])
     data = device_data(iris)
     rates, losses = population_range_test(cohort, 60, MIN_LR, MAX_LR)(keys, hyper, data)
     alone = jax.jit(make_range_test(cohort, 60, MIN_LR, MAX_LR))
     for i in range(3):
-        member_hyper = jax.tree.map(lambda a, i=i: a[i], hyper)
-        rates_i, losses_i = alone(keys[i], member_hyper, data)
+        own = jax.tree.map(lambda a, i=i: a[i], hyper)
+        rates_i, losses_i = alone(keys[i], own, data)
         np.testing.assert_allclose(rates_i, rates[i], rtol=1e-6)
         # At small rates the curves agree to float32 rounding; at large ones rounding grows,
         # so there compare what the finder reads off them: the diverging rate, within a step.

@@ -10,21 +10,14 @@ import numpy as np
 import pytest
 
 from jaxsweep.data.dataset import Dataset
+from jaxsweep.engine.cohort import Cohort, Data, Hyper, MemberState, Settings
 from jaxsweep.engine.placement import PopulationRun, block_size
-from jaxsweep.engine.train import (
-    Cohort,
-    Data,
-    Hyper,
-    MemberState,
-    Settings,
-    make_trainer,
-    population_trainer,
-)
+from jaxsweep.engine.train import make_trainer, population_trainer
 from jaxsweep.search.population import (
     Palette,
     cohort_of,
     device_data,
-    hyper_of,
+    member_hyper,
     member_keys,
     stack_hypers,
 )
@@ -77,7 +70,7 @@ def population(iris: Dataset) -> Population:
         resolve({"n_layers": 2, "units": 8, "batch_size": 16} | c, "multiclass", 3) for c in CHOICES
     ]
     cohort = cohort_of(configs[0], "multiclass", Palette.of(configs))
-    hyper = stack_hypers([hyper_of(c, iris.train.y, cohort) for c in configs])
+    hyper = stack_hypers([member_hyper(c, iris.train.y, cohort) for c in configs])
     state = population_trainer(cohort, SETTINGS).init(
         member_keys(0, list(range(len(configs)))), hyper, jnp.asarray(iris.train.X[:1])
     )

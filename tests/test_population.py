@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from jaxsweep.engine.placement import program_cap
-from jaxsweep.search.population import Palette, cohort_of, hyper_of, padded_size, stack_hypers
+from jaxsweep.search.population import Palette, cohort_of, member_hyper, padded_size, stack_hypers
 from jaxsweep.search.slots import program_size
 from jaxsweep.search.space import load_space, parse_space, resolve
 from tests.conftest import cpu_only
@@ -29,7 +29,8 @@ from jaxsweep.data.dataset import load_dataset
 from jaxsweep.search.population import *
 from jaxsweep.engine.placement import spread
 from jaxsweep.search.space import resolve
-from jaxsweep.engine.train import Settings, population_trainer
+from jaxsweep.engine.cohort import Settings
+from jaxsweep.engine.train import population_trainer
 iris = load_dataset(DataConfig(source="iris"), 0)
 kinds = ("constant", "plateau", "onecycle")  # optax's plateau has lax.conds in its update
 configs = [resolve({"units": 8, "learning_rate": 10 ** (-3 + i / 16), "schedule": kinds[i % 3]},
@@ -40,7 +41,7 @@ trainer = population_trainer(cohort, settings)
 devices = devices_for(len(configs))
 size = padded_size(len(configs), devices)
 configs += [configs[-1]] * (size - len(configs))
-hyper = stack_hypers([hyper_of(c, iris.train.y, cohort) for c in configs], devices)
+hyper = stack_hypers([member_hyper(c, iris.train.y, cohort) for c in configs], devices)
 keys = spread(member_keys(0, list(range(size))), devices)
 state, history = trainer.run(trainer.init(keys, hyper, iris.train.X[:1]), hyper,
                              device_data(iris), 3)
@@ -139,7 +140,7 @@ def test_stacking_a_populations_hyperparameters_compiles_nothing() -> None:
 
     jax.monitoring.register_event_duration_secs_listener(listen)
     try:
-        hyper = stack_hypers([hyper_of(c, np.zeros(3), cohort) for c in configs])
+        hyper = stack_hypers([member_hyper(c, np.zeros(3), cohort) for c in configs])
     finally:
         jax.monitoring.unregister_event_duration_listener(listen)
     assert traced == []

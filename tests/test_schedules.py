@@ -19,16 +19,18 @@ import yaml
 from jaxsweep.config import load_sweep
 from jaxsweep.data.dataset import Dataset
 from jaxsweep.engine import schedules
+from jaxsweep.engine.cohort import Hyper, Settings
 from jaxsweep.engine.model import MLP
+from jaxsweep.engine.optimizers import make_optimizer
 from jaxsweep.engine.schedules import Schedule
-from jaxsweep.engine.train import Hyper, Settings, init_variables, make_optimizer, make_step
+from jaxsweep.engine.train import init_variables, make_step
 from jaxsweep.search.asker import Asker
 from jaxsweep.search.population import (
     Member,
     Palette,
     cohort_of,
     device_data,
-    hyper_of,
+    member_hyper,
     member_keys,
     stack_hypers,
 )
@@ -50,7 +52,7 @@ def learning_rates(iris: Dataset, values: dict) -> tuple[np.ndarray, int]:
     cohort = cohort_of(config, "multiclass")
     settings = Settings("accuracy", True, None, 0.0, train_rows=len(iris.train.y), epochs=EPOCHS)
     per_epoch = settings.steps_per_epoch(BATCH)
-    hyper = jax.tree.map(lambda a: a[0], stack_hypers([hyper_of(config, iris.train.y, cohort)]))
+    hyper = jax.tree.map(lambda a: a[0], stack_hypers([member_hyper(config, iris.train.y, cohort)]))
     data = device_data(iris)
     model = MLP(cohort.layout)
     params, _ = init_variables(model, jax.random.PRNGKey(0), hyper, data.X_train[:1])
@@ -134,7 +136,7 @@ def test_members_with_different_schedules_share_one_program_and_keep_their_own_r
     assert len({cohort_of(c, "multiclass", palette) for c in configs}) == 1
     cohort = cohort_of(configs[0], "multiclass", palette)
     assert cohort.scheduled
-    hyper = stack_hypers([hyper_of(c, np.zeros(3), cohort) for c in configs])
+    hyper = stack_hypers([member_hyper(c, np.zeros(3), cohort) for c in configs])
     per_epoch, total = 7, 70
 
     def rates(member: Hyper) -> jax.Array:
@@ -177,10 +179,10 @@ def test_plateau_scales_updates_as_optax_does_with_the_members_factor(
     losses = np.repeat(
         np.float32([5.0, 4.0, 4.0, 4.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 2.0]), per_epoch
     )
-    own = schedules.hyper_of(
+    own = schedules.schedule_hyper(
         Schedule("plateau", (("plateau_factor", factor), ("plateau_patience", patience)))
     )
-    other = schedules.hyper_of(Schedule("exponential", (("decay_rate", 0.5),)))
+    other = schedules.schedule_hyper(Schedule("exponential", (("decay_rate", 0.5),)))
     reference = optax.contrib.reduce_on_plateau(
         factor=factor, patience=patience, accumulation_size=per_epoch
     )

@@ -15,7 +15,7 @@ import pytest
 
 from jaxsweep.cache import programs
 from jaxsweep.cache.programs import SUFFIX, Stored
-from jaxsweep.engine.train import Data
+from jaxsweep.engine.cohort import Data
 from tests.conftest import run_cli, tiny_sweep
 
 DATA = Data(*(jnp.arange(6.0, dtype=jnp.float32).reshape(2, 3) + i for i in range(4)))

@@ -13,13 +13,14 @@ import pytest
 
 from jaxsweep.config import DataConfig
 from jaxsweep.data.dataset import Dataset, load_dataset
-from jaxsweep.engine.train import Cohort, Data, Hyper, Settings, make_trainer, population_trainer
+from jaxsweep.engine.cohort import Cohort, Data, Hyper, Settings
+from jaxsweep.engine.train import make_trainer, population_trainer
 from jaxsweep.engine.vocabulary import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
 from jaxsweep.search.population import (
     Palette,
     cohort_of,
     device_data,
-    hyper_of,
+    member_hyper,
     member_keys,
     stack_hypers,
 )
@@ -38,7 +39,7 @@ SETTINGS = Settings("accuracy", maximize=True, patience=None, min_delta=0.0, rec
 
 def population(dataset: Dataset, configs: list[MemberConfig], settings: Settings = SETTINGS):
     cohort = cohort_of(configs[0], dataset.task, Palette.of(configs))
-    hyper = stack_hypers([hyper_of(c, dataset.train.y, cohort) for c in configs])
+    hyper = stack_hypers([member_hyper(c, dataset.train.y, cohort) for c in configs])
     keys = member_keys(0, list(range(len(configs))))
     return cohort, hyper, keys
 
@@ -123,7 +124,7 @@ def padded_run(iris: Dataset) -> tuple[list[MemberConfig], jax.Array, Any, Any, 
     parameters, final state and history."""
     configs, _, cohort = mixed_population(iris)
     assert len({c.model.widths for c in configs}) == len(configs)  # all shapes differ
-    hyper = stack_hypers([hyper_of(c, iris.train.y, cohort) for c in configs])
+    hyper = stack_hypers([member_hyper(c, iris.train.y, cohort) for c in configs])
     keys = member_keys(0, list(range(len(configs))))
     data = device_data(iris)
     trainer = population_trainer(cohort, SETTINGS)
@@ -146,7 +147,7 @@ def test_a_padded_member_trains_like_the_same_network_built_alone(
         config = configs[i]
         own = alone(config, iris.task)
         own_hyper = jax.tree.map(
-            lambda a: a[0], stack_hypers([hyper_of(config, iris.train.y, own)])
+            lambda a: a[0], stack_hypers([member_hyper(config, iris.train.y, own)])
         )
         with jax.default_matmul_precision(FLOAT32_PRODUCTS):
             own_start, own_history = train_alone(own, keys[i], own_hyper, data)

@@ -18,7 +18,7 @@ from jaxsweep.search.population import (
     Palette,
     cohort_of,
     device_data,
-    hyper_of,
+    member_hyper,
     member_keys,
     stack_hypers,
 )
@@ -46,7 +46,7 @@ def retrain(prepared: Prepared, best: BestTrial, seed: int, folder: Path) -> Ret
         )
     # the sweep's palette and padded size: the same padded network, so the same numbers
     cohort = cohort_of(config, dataset.task, Palette.of_space(prepared.space))
-    hyper = stack_hypers([hyper_of(config, dataset.train.y, cohort)])
+    hyper = stack_hypers([member_hyper(config, dataset.train.y, cohort)])
     data = device_data(dataset)
     trainer = population_trainer(cohort, prepared.settings)
     state = trainer.init(member_keys(seed, [best.trial]), hyper, data.X_train[:1])

@@ -19,9 +19,11 @@ import numpy as np
 import optax
 
 from jaxsweep.cache.programs import Stored
-from jaxsweep.engine import shuffle, threefry
+from jaxsweep.engine import threefry
+from jaxsweep.engine.cohort import Cohort, Data, Hyper, steps_per_epoch
 from jaxsweep.engine.model import MLP
-from jaxsweep.engine.train import Cohort, Data, Hyper, init_variables, make_optimizer, make_step
+from jaxsweep.engine.optimizers import make_optimizer
+from jaxsweep.engine.train import init_variables, make_step, shuffled_rows, train_steps
 
 # The search window around a suggestion s: [min(steepest, s / BELOW), s * ABOVE]. With s half the
 # diverging rate, the window ends where the loss turns up: against a grid of constant rates
@@ -75,15 +77,10 @@ def make_range_test(cohort: Cohort, steps: int, min_lr: float, max_lr: float):
         params, batch_stats = init_variables(model, init_key, hyper, data.X_train[:1])
         tx = make_optimizer(cohort, hyper, learning_rate=schedule)
         n_train = data.X_train.shape[0]
-        per_epoch = max(1, n_train // cohort.batch_size)
-        epochs = -(-steps // per_epoch)
-        orders = jax.vmap(lambda k: shuffle.permutation(k, n_train))(
-            threefry.split(order_key, epochs)
-        )
-        rows = jnp.resize(orders.reshape(-1), steps * cohort.batch_size).reshape(steps, -1)
+        passes = -(-steps // steps_per_epoch(n_train, cohort.batch_size))
+        rows = shuffled_rows(threefry.split(order_key, passes), n_train, cohort.batch_size, steps)
         step = make_step(cohort, model, tx, hyper, data)
-        carry = (params, batch_stats, tx.init(params))
-        _, step_losses = jax.lax.scan(step, carry, (rows, threefry.split(noise_key, steps)))
+        _, step_losses = train_steps(step, (params, batch_stats, tx.init(params)), rows, noise_key)
         return schedule(jnp.arange(steps)), step_losses
 
     return member

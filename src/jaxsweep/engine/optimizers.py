@@ -1,4 +1,5 @@
-"""The optimizers a member may use, as optax transformations with injected hyperparameters.
+"""The optimizers a member may use, as optax transformations with injected hyperparameters, and
+``make_optimizer``, a member's whole update: clipping, its optimizer and its LR schedule.
 
 A program whose members use different optimizers takes ``mixed``: one transformation that
 keeps two moment buffers per parameter and computes each member's own optimizer from them as
@@ -19,6 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxsweep.engine import schedules
+from jaxsweep.engine.cohort import Cohort, Hyper, Settings
 from jaxsweep.engine.vocabulary import OPTIMIZERS
 
 # optax's defaults for its adam, nadam, rmsprop and adamax aliases, in float32 as
@@ -152,3 +155,33 @@ def _member_leaf(
     numerator = c.from_mu * mu + c.from_g * g
     denominator = jnp.where(c.adamax, nu, jnp.sqrt(c.from_nu * nu + c.inner) + c.outer)
     return numerator / denominator, mu, nu
+
+
+def make_optimizer(
+    cohort: Cohort,
+    hyper: Hyper,
+    settings: Settings | None = None,
+    learning_rate: optax.ScalarOrSchedule | None = None,
+) -> optax.GradientTransformation:
+    """The optax optimizer with injected (traced) hyperparameters, behind clipping by norm and
+    with the cohort's schedule; ``learning_rate`` (e.g. the LR range test's ramp) replaces it."""
+    per_epoch = settings.steps_per_epoch(cohort.batch_size) if settings else 1
+    total = per_epoch * (settings.epochs if settings else 1)
+    rate = learning_rate
+    if rate is None:
+        rate = schedules.learning_rate(
+            cohort.scheduled, hyper.learning_rate, hyper.schedule, per_epoch, total
+        )
+    names = cohort.optimizers
+    if len(names) == 1:
+        inner = single(names[0], rate, hyper.momentum)
+    else:
+        inner = mixed(names, hyper.optimizer, rate, hyper.momentum)
+    plateau = None
+    if learning_rate is None:
+        plateau = schedules.plateau(cohort.scheduled, hyper.schedule, per_epoch)
+    return optax.chain(
+        *([clip_by_global_norm(hyper.clip_norm)] if cohort.clipping else []),
+        inner,
+        *([plateau] if plateau else []),
+    )

@@ -92,7 +92,9 @@ NEUTRAL = {
 }
 
 
-def hyper_of(schedule: Schedule) -> ScheduleHyper:
+def schedule_hyper(schedule: Schedule) -> ScheduleHyper:
+    """A schedule as per-member data: its kind as an index, its parameters (neutral values for
+    those it does not take)."""
     values = NEUTRAL | dict(schedule.params)
     return ScheduleHyper(
         kind=np.int32(SCHEDULES.index(schedule.kind)),

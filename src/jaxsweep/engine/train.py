@@ -1,8 +1,9 @@
 """Training of one member as a pure function, and its vmapped, jitted population form.
 
-``make_trainer(cohort, settings)`` returns ``init(key, hyper)`` and ``run(state, hyper, data,
-n_epochs)`` for ONE member; ``run`` is a ``lax.scan`` over epochs, each a ``lax.scan`` over
-minibatches. A population is ``run`` vmapped and jitted (split over devices and, on a CPU, into
+``make_trainer(cohort, settings)`` returns a ``MemberTrainer``: ``init(key, hyper, example)``
+and ``run(state, hyper, data, n_epochs)`` for ONE member; ``run`` is a ``lax.scan`` over epochs,
+each a ``lax.scan`` over minibatches (``train_steps``, which the LR range test trains through
+too). A population is ``run`` vmapped and jitted (split over devices and, on a CPU, into
 cache-sized blocks: see ``placement``): every continuous hyperparameter is a per-member array
 (``Hyper``), so members that share a ``Cohort`` share one compiled program.
 """
@@ -11,135 +12,36 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from jaxsweep.cache.programs import Stored, serializable
-from jaxsweep.engine import (
-    epoch_progress,
-    losses,
-    optimizers,
-    placement,
-    schedules,
-    shuffle,
-    threefry,
-)
-from jaxsweep.engine.model import MLP, Arch, Layout
-from jaxsweep.engine.schedules import ScheduleHyper
+from jaxsweep.cache.programs import Stored
+from jaxsweep.engine import epoch_progress, losses, placement, shuffle, threefry
+from jaxsweep.engine.cohort import Cohort, Data, Hyper, MemberState, Settings, steps_per_epoch
+from jaxsweep.engine.model import MLP, Layout
+from jaxsweep.engine.optimizers import make_optimizer
+
+History = dict[str, jax.Array]  # per epoch: the validation metrics, the training loss, …
 
 
-@dataclass(frozen=True)
-class Cohort:
-    """What changes the compiled program. Members that agree on it train together: the padded
-    layout (the space's largest network and the choices it offers), the optimizers, clipping
-    and schedules it offers, the batch size (it sets the number of steps) and the task's loss
-    and output."""
+class MemberTrainer(NamedTuple):
+    """One member's pure functions, for ``jax.vmap``."""
 
-    layout: Layout
-    optimizers: tuple[str, ...]  # sgd, sgd_nesterov, adam, …; a member's is Hyper.optimizer
-    scheduled: bool  # some member may have an LR schedule; a member's is Hyper.schedule
-    batch_size: int
-    clipping: bool  # some member clips its gradients by norm (the others at +inf)
-    loss: str
-    output_activation: str
-    task: str
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Sweep-wide training settings (static)."""
-
-    metric: str  # the early-stopping and reported metric
-    maximize: bool
-    patience: int | None
-    min_delta: float
-    record_steps: bool = False  # keep every minibatch loss (tests compare them step by step)
-    train_rows: int = 0  # rows of the training split and epochs: where schedules count steps
-    epochs: int = 0
-
-    def steps_per_epoch(self, batch_size: int) -> int:
-        return max(1, self.train_rows // batch_size)
-
-
-@serializable
-class Hyper(NamedTuple):
-    """Per-member continuous values; stacked, each is an array with one entry per member."""
-
-    learning_rate: jax.Array
-    momentum: jax.Array
-    dropout: jax.Array
-    clip_norm: jax.Array  # +inf: no clipping
-    target_shift: jax.Array
-    target_scale: jax.Array
-    optimizer: jax.Array  # index into Cohort.optimizers
-    schedule: ScheduleHyper
-    arch: Arch
-
-
-@serializable
-class Data(NamedTuple):
-    X_train: jax.Array
-    y_train: jax.Array
-    X_val: jax.Array
-    y_val: jax.Array
-
-
-@serializable
-class MemberState(NamedTuple):
-    params: Any
-    batch_stats: Any
-    # The optimizer's state as a list of leaves: the training step rebuilds optax's structure
-    # in its trace, so a stored program's state holds only jaxsweep's types (see ``stored``).
-    opt_state: list[jax.Array]
-    key: jax.Array
-    epoch: jax.Array  # epochs trained so far
-    best_params: Any
-    best_batch_stats: Any
-    best_score: jax.Array  # the metric, sign-flipped so that higher is better
-    best_epoch: jax.Array
-    bad_epochs: jax.Array
-    stopped: jax.Array  # early-stopped, diverged or pruned: parameters no longer change
-    diverged: jax.Array
-
-
-class Trainer(NamedTuple):
     init: Callable[[jax.Array, Hyper, jax.Array], MemberState]  # (key, hyper, example input)
-    run: Callable[..., tuple[MemberState, dict[str, jax.Array]]]
-    start: Callable[..., MemberState]  # (params, batch_stats, key, hyper): state at epoch 0
+    run: Callable[[MemberState, Hyper, Data, int, jax.Array | None], tuple[MemberState, History]]
+    start: Callable[[Any, Any, jax.Array, Hyper], MemberState]  # (params, batch_stats, key, hyper)
 
 
-def make_optimizer(
-    cohort: Cohort,
-    hyper: Hyper,
-    settings: Settings | None = None,
-    learning_rate: optax.ScalarOrSchedule | None = None,
-) -> optax.GradientTransformation:
-    """The optax optimizer with injected (traced) hyperparameters, behind clipping by norm and
-    with the cohort's schedule; ``learning_rate`` (e.g. the LR range test's ramp) replaces it."""
-    per_epoch = settings.steps_per_epoch(cohort.batch_size) if settings else 1
-    total = per_epoch * (settings.epochs if settings else 1)
-    rate = learning_rate
-    if rate is None:
-        rate = schedules.learning_rate(
-            cohort.scheduled, hyper.learning_rate, hyper.schedule, per_epoch, total
-        )
-    names = cohort.optimizers
-    if len(names) == 1:
-        inner = optimizers.single(names[0], rate, hyper.momentum)
-    else:
-        inner = optimizers.mixed(names, hyper.optimizer, rate, hyper.momentum)
-    plateau = None
-    if learning_rate is None:
-        plateau = schedules.plateau(cohort.scheduled, hyper.schedule, per_epoch)
-    return optax.chain(
-        *([optimizers.clip_by_global_norm(hyper.clip_norm)] if cohort.clipping else []),
-        inner,
-        *([plateau] if plateau else []),
-    )
+class PopulationTrainer(NamedTuple):
+    """A cohort's compiled programs for a population (a leading member axis on keys, hypers and
+    states), placed over devices and blocks by ``placement``."""
+
+    init: Callable[[jax.Array, Hyper, jax.Array], MemberState]  # (keys, hypers, example input)
+    run: placement.PopulationRun  # (states, hypers, data, n_epochs)
+    start: Stored  # (params, batch_stats, keys, hypers)
 
 
 def scaled_target(cohort: Cohort, y: jax.Array, hyper: Hyper) -> jax.Array:
@@ -190,7 +92,34 @@ def make_step(
     return step
 
 
-def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
+def shuffled_rows(keys: jax.Array, n_train: int, batch_size: int, steps: int) -> jax.Array:
+    """The training rows of ``steps`` minibatches, ``(steps, batch_size)``: one shuffled pass over
+    the training split from each key, end to end. An epoch takes one pass and leaves out its
+    last rows that do not fill a batch; the range test may run over several."""
+    if keys.shape[0] == 1:
+        order = shuffle.permutation(keys[0], n_train)
+    else:
+        order = jax.vmap(lambda key: shuffle.permutation(key, n_train))(keys).reshape(-1)
+    return order[: steps * batch_size].reshape(steps, batch_size)
+
+
+def train_steps(
+    step: Callable[[Carry, Batch], tuple[Carry, jax.Array]],
+    carry: Carry,
+    rows: jax.Array,
+    noise_key: jax.Array,
+) -> tuple[Carry, jax.Array]:
+    """``step`` over the minibatches ``rows``; returns the carry and each step's loss."""
+    steps = rows.shape[0]
+    # the steps' keys drawn at once: split step by step, the chain of keys cost a loop of
+    # small kernels in every step (4% of a fixed-structure step)
+    batches = (rows, threefry.split(noise_key, steps))
+    if steps >= epoch_progress.LONG_EPOCH:  # a long epoch reports how far it has got
+        return epoch_progress.scan(step, carry, batches, steps)
+    return jax.lax.scan(step, carry, batches)
+
+
+def make_trainer(cohort: Cohort, settings: Settings) -> MemberTrainer:
     model = MLP(cohort.layout)
 
     def start(params: Any, batch_stats: Any, key: jax.Array, hyper: Hyper) -> MemberState:
@@ -233,27 +162,20 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
     ) -> tuple[Any, ...]:
         tx = make_optimizer(cohort, hyper, settings)
         n_train = data.X_train.shape[0]
-        steps = max(1, n_train // cohort.batch_size)
+        steps = steps_per_epoch(n_train, cohort.batch_size)
         key, order_key, noise_key = threefry.split(state.key, 3)
-        order = shuffle.permutation(order_key, n_train)
-        order = jnp.resize(order, steps * cohort.batch_size).reshape(steps, -1)
+        rows = shuffled_rows(order_key[None], n_train, cohort.batch_size, steps)
         structure = jax.tree.structure(jax.eval_shape(tx.init, state.params))
         opt_state = jax.tree.unflatten(structure, state.opt_state)
         carry = (state.params, state.batch_stats, opt_state)
         step = make_step(cohort, model, tx, hyper, data, reach)
-        # the steps' keys drawn at once: split step by step, the chain of keys cost a loop of
-        # small kernels in every step (4% of a fixed-structure step)
-        batches = (order, threefry.split(noise_key, steps))
-        if steps >= epoch_progress.LONG_EPOCH:  # a long epoch reports how far it has got
-            carry, step_losses = epoch_progress.scan(step, carry, batches, steps)
-        else:
-            carry, step_losses = jax.lax.scan(step, carry, batches)
+        carry, step_losses = train_steps(step, carry, rows, noise_key)
         params, batch_stats, opt_state = carry
         return params, batch_stats, jax.tree.leaves(opt_state), key, step_losses
 
     def one_epoch(
         state: MemberState, hyper: Hyper, data: Data, reach: jax.Array | None
-    ) -> tuple[MemberState, dict[str, jax.Array]]:
+    ) -> tuple[MemberState, History]:
         params, batch_stats, opt_state, key, step_losses = train_epoch(state, hyper, data, reach)
         metrics = evaluate(params, batch_stats, hyper, data, reach)
         diverged = ~jnp.isfinite(metrics["loss"]) | ~jnp.all(jnp.isfinite(step_losses))
@@ -291,7 +213,7 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
         data: Data,
         n_epochs: int,
         reach: jax.Array | None = None,
-    ) -> tuple[MemberState, dict[str, jax.Array]]:
+    ) -> tuple[MemberState, History]:
         """Train ``n_epochs`` more epochs; the history has one entry per epoch."""
         return jax.lax.scan(
             lambda s, _: one_epoch(s, hyper, data, reach), state, None, length=n_epochs
@@ -300,7 +222,7 @@ def make_trainer(cohort: Cohort, settings: Settings) -> Trainer:
     def init(key: jax.Array, hyper: Hyper, example: jax.Array) -> MemberState:
         return start(*init_member(model, key, hyper, example), hyper)
 
-    return Trainer(init, run, start)
+    return MemberTrainer(init, run, start)
 
 
 def init_member(
@@ -319,7 +241,7 @@ def init_variables(model: MLP, key: jax.Array, hyper: Hyper, example: jax.Array)
 
 
 @functools.cache
-def population_trainer(cohort: Cohort, settings: Settings) -> Trainer:
+def population_trainer(cohort: Cohort, settings: Settings) -> PopulationTrainer:
     """The vmapped, jitted trainer for a cohort; cached so a cohort compiles once per shape."""
     trainer = make_trainer(cohort, settings)
     variables = population_variables(cohort.layout)
@@ -328,7 +250,7 @@ def population_trainer(cohort: Cohort, settings: Settings) -> Trainer:
     def init(keys: jax.Array, hyper: Hyper, example: jax.Array) -> MemberState:
         return start(*variables(keys, hyper, example), hyper)
 
-    return Trainer(init, placement.PopulationRun(trainer.run, (cohort, settings)), start)
+    return PopulationTrainer(init, placement.PopulationRun(trainer.run, (cohort, settings)), start)
 
 
 @functools.cache

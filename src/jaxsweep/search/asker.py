@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import optuna
 
-from jaxsweep.engine.train import Cohort
+from jaxsweep.engine.cohort import Cohort
 from jaxsweep.search.population import Member, Palette, cohort_of
 from jaxsweep.search.prepare import Prepared
 from jaxsweep.search.slots import Slot

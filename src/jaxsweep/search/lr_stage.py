@@ -19,7 +19,7 @@ from jaxsweep.search.population import (
     Palette,
     cohort_of,
     device_data,
-    hyper_of,
+    member_hyper,
     member_keys,
     stack_hypers,
 )
@@ -72,7 +72,7 @@ def run_range_tests(prepared: Prepared) -> list[Curve]:
     curves = []
     for cohort, group in groups.items():
         test = population_range_test(cohort, settings.steps, settings.min_lr, settings.max_lr)
-        hyper = stack_hypers([hyper_of(m[2], dataset.train.y, cohort) for m in group])
+        hyper = stack_hypers([member_hyper(m[2], dataset.train.y, cohort) for m in group])
         keys = member_keys(prepared.config.seed + MEMBER_SEED_OFFSET, [m[3] for m in group])
         rates, losses = jax.device_get(test(keys, hyper, data))
         for i, (optimizer, label, _, _) in enumerate(group):

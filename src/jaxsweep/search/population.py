@@ -11,11 +11,11 @@ import numpy as np
 
 from jaxsweep.data.dataset import Dataset, Split
 from jaxsweep.engine import schedules
+from jaxsweep.engine.cohort import Cohort, Data, Hyper
 from jaxsweep.engine.losses import target_scaling
 from jaxsweep.engine.model import INITIALIZERS, Arch, Layout
 from jaxsweep.engine.optimizers import KINDS
 from jaxsweep.engine.placement import spread
-from jaxsweep.engine.train import Cohort, Data, Hyper
 from jaxsweep.engine.vocabulary import ACTIVATIONS
 from jaxsweep.search.space import MemberConfig, SearchSpace
 
@@ -157,7 +157,9 @@ def arch_of(config: MemberConfig, layout: Layout) -> Arch:
     )
 
 
-def hyper_of(config: MemberConfig, y_train: np.ndarray, cohort: Cohort) -> Hyper:
+def member_hyper(config: MemberConfig, y_train: np.ndarray, cohort: Cohort) -> Hyper:
+    """A member's continuous hyperparameters and choices as the per-member data its cohort's
+    program takes (its rate, momentum, dropout, optimizer index, schedule, architecture)."""
     shift, scale = (0.0, 1.0)
     if cohort.task == "regression":
         shift, scale = target_scaling(y_train, config.model.output_activation)
@@ -170,7 +172,7 @@ def hyper_of(config: MemberConfig, y_train: np.ndarray, cohort: Cohort) -> Hyper
         target_shift=np.float32(shift),
         target_scale=np.float32(scale),
         optimizer=np.int32(cohort.optimizers.index(optimizer_name(config))),
-        schedule=schedules.hyper_of(config.train.schedule),
+        schedule=schedules.schedule_hyper(config.train.schedule),
         arch=arch_of(config, cohort.layout),
     )
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from jaxsweep.cache import datasets
 from jaxsweep.config import SweepConfig
 from jaxsweep.data.dataset import Dataset, load_dataset
+from jaxsweep.engine.cohort import Settings
 from jaxsweep.engine.losses import metric_names
 from jaxsweep.engine.schedules import DEFAULT_SPACE
 from jaxsweep.engine.schedules import PARAMS as SCHEDULE_PARAMS
-from jaxsweep.engine.train import Settings
 from jaxsweep.errors import UserError
 from jaxsweep.search.space import SearchSpace, load_space, parse_space
 from jaxsweep.storage.urls import check_url

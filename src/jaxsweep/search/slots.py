@@ -18,12 +18,13 @@ import jax.numpy as jnp
 import numpy as np
 import optuna
 
+from jaxsweep.engine.cohort import Cohort, Data, Settings
 from jaxsweep.engine.placement import program_cap, spread
-from jaxsweep.engine.train import Cohort, Data, Settings, population_trainer
+from jaxsweep.engine.train import population_trainer
 from jaxsweep.search.population import (
     Member,
     devices_for,
-    hyper_of,
+    member_hyper,
     member_keys,
     padded_size,
     stack_hypers,
@@ -71,7 +72,7 @@ class Program:
         self.state = spread(self.state._replace(stopped=stopped), self.devices)
 
     def _init(self, x: jax.Array) -> Any:
-        hypers = [hyper_of(m.config, self.y_train, self.cohort) for m in self.members]
+        hypers = [member_hyper(m.config, self.y_train, self.cohort) for m in self.members]
         self.hyper = stack_hypers(hypers, self.devices)
         keys = spread(member_keys(self.seed, [m.number for m in self.members]), self.devices)
         return population_trainer(self.cohort, self.settings).init(keys, self.hyper, x)

@@ -10,7 +10,7 @@ from functools import partial
 
 import optuna
 
-from jaxsweep.engine.train import Cohort
+from jaxsweep.engine.cohort import Cohort
 from jaxsweep.errors import Interrupted
 from jaxsweep.search.asker import Asker, Propose, propose_from_space
 from jaxsweep.search.population import Palette, device_data

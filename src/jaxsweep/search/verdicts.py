@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import optuna
 
-from jaxsweep.engine.train import Settings
+from jaxsweep.engine.cohort import Settings
 from jaxsweep.search.slots import Slot, Told
 from jaxsweep.storage.optuna_internals import set_user_attrs_all, tell_without_readback
 
