@@ -13,7 +13,7 @@ part a step pays whatever its batch and a part a row.
 
 from __future__ import annotations
 
-from jaxsweep.app.cli import use_every_core
+from jaxsweep.app.cores import use_every_core
 
 use_every_core()  # before JAX starts
 
@@ -30,9 +30,9 @@ from population_vs_sequential import SPACES, sweep_file, training_seconds  # noq
 
 from jaxsweep.config import load_sweep  # noqa: E402
 from jaxsweep.search.asker import propose_from_space  # noqa: E402
+from jaxsweep.search.member_config import MemberConfig  # noqa: E402
 from jaxsweep.search.population import Palette, cohort_of  # noqa: E402
 from jaxsweep.search.prepare import Prepared, prepare  # noqa: E402
-from jaxsweep.search.space import MemberConfig  # noqa: E402
 from jaxsweep.search.study import quiet_optuna  # noqa: E402
 
 

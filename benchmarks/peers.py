@@ -23,7 +23,7 @@ import numpy as np
 import optax
 
 from jaxsweep.data.dataset import Dataset
-from jaxsweep.search.space import MemberConfig
+from jaxsweep.search.member_config import MemberConfig
 
 LABELS = {
     "a": "(a) jaxsweep",

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import os
 
-from jaxsweep.app.cli import use_every_core
+from jaxsweep.app.cores import use_every_core
 
 use_every_core()  # before JAX starts: one host device per core
 
@@ -74,6 +74,7 @@ from jaxsweep.data.dataset import Dataset  # noqa: E402
 from jaxsweep.engine.cohort import Cohort  # noqa: E402
 from jaxsweep.engine.placement import spread  # noqa: E402
 from jaxsweep.engine.train import population_trainer, population_variables  # noqa: E402
+from jaxsweep.search.member_config import MemberConfig, resolve  # noqa: E402
 from jaxsweep.search.population import (  # noqa: E402
     cohort_of,
     device_data,
@@ -83,7 +84,7 @@ from jaxsweep.search.population import (  # noqa: E402
     stack_hypers,
 )
 from jaxsweep.search.prepare import Prepared, prepare  # noqa: E402
-from jaxsweep.search.space import MemberConfig, SearchSpace, resolve  # noqa: E402
+from jaxsweep.search.space import SearchSpace  # noqa: E402
 from jaxsweep.search.study import create_study, make_sampler, quiet_optuna  # noqa: E402
 from jaxsweep.search.sweep import run_search  # noqa: E402
 

@@ -42,7 +42,8 @@ from tables import source_of  # beside this script
 
 from jaxsweep.config import DataConfig
 from jaxsweep.data.dataset import Dataset, load_dataset
-from jaxsweep.search.space import MemberConfig, load_space, resolve
+from jaxsweep.search.member_config import MemberConfig, resolve
+from jaxsweep.search.space import load_space
 
 HERE = Path(__file__).resolve().parent
 SPACE = HERE.parent / "search_spaces" / "article.yaml"

@@ -23,6 +23,7 @@ from jaxsweep.engine.lr_find import (
     suggest,
 )
 from jaxsweep.search.lr_stage import RECORDED_STEPS, recorded_steps, search_windows
+from jaxsweep.search.member_config import resolve
 from jaxsweep.search.population import (
     cohort_of,
     device_data,
@@ -30,7 +31,7 @@ from jaxsweep.search.population import (
     member_keys,
     stack_hypers,
 )
-from jaxsweep.search.space import load_space, resolve
+from jaxsweep.search.space import load_space
 from tests.conftest import run_cli, write_yaml
 
 MIN_LR, MAX_LR, STEPS = 1e-4, 10.0, 200

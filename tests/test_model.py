@@ -7,20 +7,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsweep.engine.model import (
+from jaxsweep.engine.activations import RRELU_LOWER, RRELU_UPPER, activate, dropout
+from jaxsweep.engine.draws import (
     INITIALIZERS,
-    MLP,
-    RRELU_LOWER,
-    RRELU_UPPER,
-    Arch,
-    Layout,
-    activate,
-    dropout,
     padded_kernel,
     truncated_normal_from_bits,
     uniform_from_bits,
     unit_uniforms,
 )
+from jaxsweep.engine.model import MLP, Arch, Layout
 from jaxsweep.engine.vocabulary import ACTIVATIONS
 
 X = jnp.linspace(-3, 3, 40).reshape(10, 4)

@@ -13,6 +13,7 @@ from jaxsweep.data.dataset import Dataset
 from jaxsweep.engine.cohort import Cohort, Data, Hyper, MemberState, Settings
 from jaxsweep.engine.placement import PopulationRun, block_size
 from jaxsweep.engine.train import make_trainer, population_trainer
+from jaxsweep.search.member_config import resolve
 from jaxsweep.search.population import (
     Palette,
     cohort_of,
@@ -21,7 +22,6 @@ from jaxsweep.search.population import (
     member_keys,
     stack_hypers,
 )
-from jaxsweep.search.space import resolve
 from tests.conftest import cpu_only
 
 pytestmark = cpu_only

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from jaxsweep.engine.placement import program_cap
+from jaxsweep.search.member_config import resolve
 from jaxsweep.search.population import Palette, cohort_of, member_hyper, padded_size, stack_hypers
 from jaxsweep.search.slots import program_size
-from jaxsweep.search.space import load_space, parse_space, resolve
+from jaxsweep.search.space import load_space, parse_space
 from tests.conftest import cpu_only
 
 ARTICLE = Path(__file__).parent.parent / "search_spaces" / "article.yaml"
@@ -28,7 +29,7 @@ from jaxsweep.config import DataConfig
 from jaxsweep.data.dataset import load_dataset
 from jaxsweep.search.population import *
 from jaxsweep.engine.placement import spread
-from jaxsweep.search.space import resolve
+from jaxsweep.search.member_config import resolve
 from jaxsweep.engine.cohort import Settings
 from jaxsweep.engine.train import population_trainer
 iris = load_dataset(DataConfig(source="iris"), 0)

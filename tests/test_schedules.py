@@ -25,6 +25,7 @@ from jaxsweep.engine.optimizers import make_optimizer
 from jaxsweep.engine.schedules import Schedule
 from jaxsweep.engine.train import init_variables, make_step
 from jaxsweep.search.asker import Asker
+from jaxsweep.search.member_config import MemberConfig, resolve, schedule_of
 from jaxsweep.search.population import (
     Member,
     Palette,
@@ -36,7 +37,6 @@ from jaxsweep.search.population import (
 )
 from jaxsweep.search.prepare import prepare
 from jaxsweep.search.schedule_stage import PALETTE
-from jaxsweep.search.space import MemberConfig, resolve, schedule_of
 from jaxsweep.storage.heartbeat import Heartbeat
 from tests.conftest import tiny_sweep
 

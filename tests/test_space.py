@@ -7,7 +7,8 @@ import pytest
 
 from jaxsweep.engine.vocabulary import ACTIVATIONS, OPTIMIZERS
 from jaxsweep.errors import UserError
-from jaxsweep.search.space import load_space, resolve
+from jaxsweep.search.member_config import resolve
+from jaxsweep.search.space import load_space
 from tests.conftest import REPO, write_yaml
 
 ARTICLE = REPO / "search_spaces" / "article.yaml"

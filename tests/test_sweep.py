@@ -9,9 +9,9 @@ import optuna
 import pytest
 
 from jaxsweep.config import SweepConfig, load_sweep
+from jaxsweep.search.member_config import resolve
 from jaxsweep.search.population import cohort_of
 from jaxsweep.search.prepare import prepare
-from jaxsweep.search.space import resolve
 from jaxsweep.search.study import make_pruner, make_sampler
 from jaxsweep.search.sweep import in_turns, run_search
 from jaxsweep.search.verdicts import should_prune

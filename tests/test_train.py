@@ -16,6 +16,7 @@ from jaxsweep.data.dataset import Dataset, load_dataset
 from jaxsweep.engine.cohort import Cohort, Data, Hyper, Settings
 from jaxsweep.engine.train import make_trainer, population_trainer
 from jaxsweep.engine.vocabulary import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
+from jaxsweep.search.member_config import MemberConfig, resolve
 from jaxsweep.search.population import (
     Palette,
     cohort_of,
@@ -24,7 +25,6 @@ from jaxsweep.search.population import (
     member_keys,
     stack_hypers,
 )
-from jaxsweep.search.space import MemberConfig, resolve
 
 # Step losses of the first epoch must agree to float32 rounding (vmap may reorder sums).
 STEP_RTOL, STEP_ATOL = 1e-5, 1e-6

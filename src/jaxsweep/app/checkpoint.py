@@ -19,8 +19,8 @@ from jaxsweep.data.preprocessing import MANIFEST, Preprocessing, model_folder
 from jaxsweep.engine import losses
 from jaxsweep.engine.model import MLP, Layout
 from jaxsweep.errors import UserError, read_yaml
+from jaxsweep.search.member_config import MemberConfig
 from jaxsweep.search.population import arch_of
-from jaxsweep.search.space import MemberConfig
 
 WEIGHTS, BEST = "weights.msgpack", "best_params.yaml"
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -13,10 +11,10 @@ import yaml
 from rich.console import Console
 
 from jaxsweep.app import collector
+from jaxsweep.app.cores import use_every_core
+from jaxsweep.app.guard import guarded
 from jaxsweep.config import load_sweep
-from jaxsweep.errors import Interrupted, UserError
-
-EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
+from jaxsweep.errors import UserError
 
 app = typer.Typer(
     add_completion=False,
@@ -26,7 +24,6 @@ app = typer.Typer(
     help="Hyperparameter sweeps for MLPs: Optuna proposes, JAX trains whole populations at once.",
 )
 console = Console(soft_wrap=True)
-err = Console(stderr=True)
 _state = {"debug": False}
 
 SweepArg = Annotated[
@@ -43,28 +40,6 @@ def _options(
     _state["debug"] = debug
 
 
-def _guarded(action: Callable[[], None]) -> None:
-    """Run a command: bad input → one line, exit 2; anything else → short message, exit 1."""
-    try:
-        action()
-    except UserError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-    except (KeyboardInterrupt, Interrupted):
-        err.print("interrupted", markup=False)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except Exception as exc:
-        if _state["debug"]:
-            raise
-        err.print(
-            f"error: unexpected failure: {type(exc).__name__}: {exc} "
-            "(rerun with --debug for the traceback)",
-            markup=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(EXIT_FAILURE) from None
-
-
 @app.command()
 def validate(sweep: SweepArg) -> None:
     """Check a sweep file, its space and its data; print the resolved config (writes nothing)."""
@@ -77,7 +52,7 @@ def validate(sweep: SweepArg) -> None:
         document = resolved_document(prepare(load_sweep(sweep), cache_folder()))
         typer.echo(yaml.safe_dump(document, sort_keys=False), nl=False)  # plain: scripts parse it
 
-    _guarded(action)
+    guarded(action, _state["debug"])
 
 
 @app.command()
@@ -128,7 +103,7 @@ def run(
         )
         run_sweep(config, console)
 
-    _guarded(action)
+    guarded(action, _state["debug"])
 
 
 @app.command("lr-find")
@@ -148,7 +123,7 @@ def lr_find(
         )
         run_sweep(config, console)
 
-    _guarded(action)
+    guarded(action, _state["debug"])
 
 
 ResultsArg = Annotated[
@@ -196,7 +171,7 @@ def best(
         )
         typer.echo(text, nl=False)
 
-    _guarded(action)
+    guarded(action, _state["debug"])
 
 
 @app.command()
@@ -237,7 +212,7 @@ def train(
             console.print(f"labels: {labels}", highlight=False, markup=False)
         console.print(f"saved model to {done.folder}", highlight=False)
 
-    _guarded(action)
+    guarded(action, _state["debug"])
 
 
 @app.command()
@@ -271,7 +246,7 @@ def predict(
         written = write_predictions(table, out)
         console.print(f"wrote {len(table)} predictions to {written}", highlight=False)
 
-    _guarded(action)
+    guarded(action, _state["debug"])
 
 
 @app.command()
@@ -303,22 +278,13 @@ def dashboard(
             open_storage(url, "--storage"), host=host, port=port, artifact_store=store
         )
 
-    _guarded(action)
+    guarded(action, _state["debug"])
 
 
 def main() -> None:
     use_every_core()
     collector.tune()
     app(prog_name="jaxsweep")
-
-
-def use_every_core() -> None:
-    """XLA runs one program on one CPU core; one host device per core lets a population spread
-    over all of them. Must run before JAX starts; an explicit XLA_FLAGS setting wins."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" not in flags:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={cores or 1}"
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from rich.progress import (
 from rich.text import Text
 
 from jaxsweep.app import collector
-from jaxsweep.app.plots import write_plots
+from jaxsweep.app.plots import plot_lr_find, write_plots
 from jaxsweep.app.results import sweep_best_document, write_results
 from jaxsweep.app.summary import print_best
 from jaxsweep.cache import datasets, programs
@@ -153,7 +153,7 @@ def lr_find_stage(prepared: Prepared, console: Console) -> Prepared:
     from the window around its suggestion."""
     config = prepared.config
     with console.status("LR range test: one member per optimizer x architecture x seed"):
-        result, reused = run_lr_find(prepared, config.results_dir)
+        result, reused = run_lr_find(prepared, config.results_dir, plot_lr_find)
     console.print(
         f"stage lr_find {'reused from' if reused else 'recorded in'} study {config.lr_find_study}",
         highlight=False,

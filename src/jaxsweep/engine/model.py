@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -22,25 +21,11 @@ import jax
 import jax.numpy as jnp
 
 from jaxsweep.cache.programs import serializable
-from jaxsweep.engine import threefry
+from jaxsweep.engine.activations import activate, dropout
+from jaxsweep.engine.draws import padded_kernel, unit_uniforms
 
-RRELU_LOWER, RRELU_UPPER = 1.0 / 8.0, 1.0 / 3.0  # the RReLU paper's slope range
-LEAKY_SLOPE = 0.01
 PRELU_INIT = 0.25  # He et al. 2015
-SELU_SCALE, SELU_ALPHA = 1.0507009873554805, 1.6732632423543772  # as jax.nn.selu's
-SELU_NEGATIVE = -SELU_SCALE * SELU_ALPHA  # SELU's saturation value
 OUTPUT_LAYER = (1 << 16) - 1  # the output layer's index in its draws: past any hidden layer's
-TRUNCATED_STD = 0.87962566103423978  # std of a unit normal truncated to [-2, 2], as jax.nn's
-
-# name: (variance scale, fan mode, normal); jax.nn.initializers.variance_scaling's parameters
-INITIALIZERS: dict[str, tuple[float, str, bool]] = {
-    "he_normal": (2.0, "fan_in", True),
-    "he_uniform": (2.0, "fan_in", False),
-    "lecun_normal": (1.0, "fan_in", True),
-    "lecun_uniform": (1.0, "fan_in", False),
-    "glorot_normal": (1.0, "fan_avg", True),
-    "glorot_uniform": (1.0, "fan_avg", False),
-}
 
 
 @dataclass(frozen=True)
@@ -77,192 +62,6 @@ class Arch(NamedTuple):
     initializer: jax.Array  # index into INITIALIZERS
     batch_norm: jax.Array  # bool
     alpha_dropout: jax.Array  # bool: alpha dropout (with SELU) instead of standard dropout
-
-
-LAYER_BITS = 16  # a layer's counters start at layer 2^16: past any width's units or pairs
-
-
-def unit_uniforms(
-    key: jax.Array, layers: int, rows: int, units: int
-) -> tuple[jax.Array, jax.Array]:
-    """Two independent (layers, rows, units) arrays of uniform draws in [0, 1), 2^-16 apart,
-    for the training noise of a step's hidden layers (dropout masks, RReLU slopes): entry
-    (l, i, j) of the first is the high half of a word of the threefry hash of counter
-    (i, l 2^16 + j // 2) under ``key``, of the second its low half, so each depends on the key,
-    the layer, the row and the unit only. One hash serves two units and both draws: hashing is
-    most of the noise's cost, and RReLU's draw alone cost more than twice the other eight
-    activations together (64 members, batch 32, forward and backward). Every layer's noise is
-    one hash: XLA compiles it once, not once a layer."""
-    pairs = (units + 1) // 2  # a hash gives two words: units 2p and 2p + 1 share hash (i, p)
-    shape = (layers, rows, pairs)
-    row = jax.lax.broadcasted_iota(jnp.uint32, shape, 1)
-    pair = jax.lax.broadcasted_iota(jnp.uint32, shape, 2)
-    pair = pair + (jax.lax.broadcasted_iota(jnp.uint32, shape, 0) << jnp.uint32(LAYER_BITS))
-    words = threefry.hash2x32(key, row, pair)
-    bits = jnp.stack(words, axis=-1).reshape(layers, rows, 2 * pairs)[..., :units]
-    half = jnp.float32(2.0**-16)  # 16-bit integers convert to float32 exactly
-    return (bits >> 16).astype(jnp.float32) * half, (bits & 0xFFFF).astype(jnp.float32) * half
-
-
-def kernel_bits(key: jax.Array, layer: int, shape: tuple[int, int]) -> jax.Array:
-    """Random words for a layer's kernel: entry (i, j) is a word of the threefry hash of
-    counter (i, layer 2^16 + j) under ``key``, so it depends on the key, the layer, the row and
-    the unit only, and a kernel's corner is the same at any padding. With one written-out hash
-    the init program of 256 members of 2 x 64 compiles in 0.27 s; JAX's draws, a key folded in
-    per layer and per row, took 1.36 s (5 x 100: 0.73 s against 1.95 s)."""
-    rows = jax.lax.broadcasted_iota(jnp.uint32, shape, 0)
-    units = jax.lax.broadcasted_iota(jnp.uint32, shape, 1)
-    counter = units + (jnp.uint32(layer) << jnp.uint32(LAYER_BITS))
-    return threefry.hash2x32(key, rows, counter)[0]
-
-
-def uniform_from_bits(bits: jax.Array, low: jax.Array, high: jax.Array) -> jax.Array:
-    """Uniform draws in [low, high) from random words, as ``jax.random.uniform`` makes them."""
-    one = jnp.uint32(0x3F800000)  # 1.0: 23 random mantissa bits give [1, 2)
-    unit = jax.lax.bitcast_convert_type((bits >> jnp.uint32(9)) | one, jnp.float32) - 1.0
-    return jnp.maximum(low, unit * (high - low) + low)
-
-
-def truncated_normal_from_bits(bits: jax.Array) -> jax.Array:
-    """A unit normal truncated to [-2, 2] from random words, as ``jax.random.truncated_normal``
-    makes it: the inverse error function of a uniform draw between the bounds' CDFs."""
-    sqrt2 = jnp.float32(math.sqrt(2.0))
-    bound = jax.lax.erf(jnp.float32(2.0) / sqrt2)
-    drawn = sqrt2 * jax.lax.erf_inv(uniform_from_bits(bits, -bound, bound))
-    inside = jnp.nextafter(jnp.float32(2.0), jnp.float32(0.0))
-    return jnp.clip(drawn, -inside, inside)
-
-
-def padded_kernel(
-    key: jax.Array,
-    layer: int,
-    shape: tuple[int, int],
-    fan_in: jax.Array,
-    fan_out: jax.Array,
-    initializer: jax.Array,
-    glorot: bool = False,
-) -> jax.Array:
-    """A kernel drawn as ``jax.nn.initializers.variance_scaling`` does for a (fan_in, fan_out)
-    layer, laid out in the top-left corner of ``shape`` with zeros around it; the corner is the
-    same at any padding. ``glorot``: the output layer's Glorot initializer, in the hidden
-    initializer's normal/uniform flavour."""
-    bits = kernel_bits(key, layer, shape)
-    table = list(INITIALIZERS.values())
-    normal = jnp.asarray([n for _, _, n in table])[initializer]
-    if glorot:
-        scale, fan = jnp.asarray(1.0), (fan_in + fan_out) / 2.0
-    else:
-        scale = jnp.asarray([s for s, _, _ in table])[initializer]
-        by_input = jnp.asarray([m == "fan_in" for _, m, _ in table])[initializer]
-        fan = jnp.where(by_input, fan_in, (fan_in + fan_out) / 2.0)
-    std = jnp.sqrt(scale / jnp.maximum(fan, 1.0))
-    flat = uniform_from_bits(bits, jnp.float32(-1.0), jnp.float32(1.0))
-    values = jnp.where(
-        normal, truncated_normal_from_bits(bits) / TRUNCATED_STD, flat * jnp.sqrt(3.0)
-    )
-    rows, cols = jnp.arange(shape[0])[:, None], jnp.arange(shape[1])[None, :]
-    return jnp.where((rows < fan_in) & (cols < fan_out), values * std, 0.0)
-
-
-# The activations in three families, each one formula with per-member constants: a program
-# that may hold all nine computes three (one transcendental each) and selects, not nine. With
-# one noise draw for dropout and RReLU (``unit_uniforms``), the article space's batch-32 program
-# ran 10% faster and its batch-2 one 3%; a 256-trial, 10-epoch article sweep 13% faster.
-# Piecewise linear, where(z > 0, z, slope z): the slope (PReLU's is learned, RReLU's drawn).
-PIECEWISE: dict[str, tuple[float, ...]] = {
-    "relu": (0.0,),
-    "leaky_relu": (LEAKY_SLOPE,),
-    "prelu": (0.0,),
-    "rrelu": (0.0,),
-}
-# Exponential, scale where(z > 0, z, alpha expm1(z)) as jax.nn's: (scale, alpha).
-EXPONENTIAL: dict[str, tuple[float, ...]] = {
-    "elu": (1.0, 1.0),
-    "selu": (SELU_SCALE, SELU_ALPHA),
-}
-# Logistic, s = sigmoid(a z + c z^3) and s (m + g z) + b: (a, c, m, g, b). tanh z is
-# 2 sigmoid(2z) - 1, and jax.nn.gelu's tanh form z (1 + tanh u) / 2 is z sigmoid(2u).
-GELU_A = 2.0 * math.sqrt(2.0 / math.pi)
-LOGISTIC: dict[str, tuple[float, ...]] = {
-    "sigmoid": (1.0, 0.0, 1.0, 0.0, 0.0),
-    "tanh": (2.0, 0.0, 2.0, 0.0, -1.0),
-    "gelu": (GELU_A, GELU_A * 0.044715, 0.0, 1.0, 0.0),
-}
-FAMILIES = (PIECEWISE, EXPONENTIAL, LOGISTIC)
-
-
-def activate(
-    z: jax.Array,
-    names: tuple[str, ...],
-    index: jax.Array,
-    slope: jax.Array | None,
-    noise: jax.Array | None,
-) -> jax.Array:
-    """The member's activation, ``names[index]``: each family present is computed with the
-    member's constants and the member's family is selected (exactly: the others contribute
-    nothing, not even to gradients). ``slope``: PReLU's; ``noise``: RReLU's slopes, drawn per
-    row and unit in training, or None for their mean (evaluation)."""
-    present = [table for table in FAMILIES if any(name in table for name in names)]
-    outputs = []
-    for table in present:
-        if table is PIECEWISE:
-            negative = _negative_slope(
-                _constants(table, names, index)[0], names, index, slope, noise
-            )
-            # z > 0, as jax.nn.relu's gradient: zero at z = 0
-            outputs.append(jnp.where(z > 0, z, negative * z))
-        elif table is EXPONENTIAL:
-            scale, alpha = _constants(table, names, index)
-            outputs.append(scale * jnp.where(z > 0, z, alpha * jnp.expm1(jnp.minimum(z, 0.0))))
-        else:
-            a, c, m, g, b = _constants(table, names, index)
-            argument = a * z + c * z * z * z if "gelu" in names else a * z
-            s = jax.nn.sigmoid(argument)
-            outputs.append(s * (m + g * z) + b)
-    if len(outputs) == 1:
-        return outputs[0]
-    family = [next(i for i, table in enumerate(present) if name in table) for name in names]
-    return jax.lax.select_n(jnp.asarray(family)[index], *outputs)
-
-
-def _constants(
-    table: dict[str, tuple[float, ...]], names: tuple[str, ...], index: jax.Array
-) -> jax.Array:
-    """The member's constants from ``table``, one scalar each (zeros for names outside it)."""
-    width = len(next(iter(table.values())))
-    rows = [table.get(name, (0.0,) * width) for name in names]
-    return jnp.asarray(rows, jnp.float32)[index]
-
-
-def _negative_slope(
-    constant: jax.Array,
-    names: tuple[str, ...],
-    index: jax.Array,
-    learned: jax.Array | None,
-    drawn: jax.Array | None,
-) -> jax.Array:
-    """A piecewise-linear member's slope below zero: its constant, PReLU's learned slope, or
-    RReLU's drawn slopes (their mean in evaluation)."""
-    if "prelu" in names:
-        constant = jnp.where(index == names.index("prelu"), learned, constant)
-    if "rrelu" in names:
-        rrelu = (RRELU_LOWER + RRELU_UPPER) / 2.0
-        if drawn is not None:
-            rrelu = RRELU_LOWER + (RRELU_UPPER - RRELU_LOWER) * drawn
-        constant = jnp.where(index == names.index("rrelu"), rrelu, constant)
-    return constant
-
-
-def dropout(x: jax.Array, rate: jax.Array, uniform: jax.Array, alpha: jax.Array) -> jax.Array:
-    """Inverted dropout, or alpha dropout (keeps SELU's mean and variance) when ``alpha``, with
-    ``uniform`` draws shaped like ``x``; a rate of 0 leaves ``x`` exactly as it is."""
-    keep = 1.0 - rate
-    mask = uniform < keep
-    standard = jnp.where(mask, x / keep, 0.0)
-    a = (keep + SELU_NEGATIVE**2 * keep * rate) ** -0.5
-    b = -a * SELU_NEGATIVE * rate
-    alpha_dropped = a * jnp.where(mask, x, SELU_NEGATIVE) + b
-    return jnp.where(rate > 0, jnp.where(alpha, alpha_dropped, standard), x)
 
 
 class MLP(nn.Module):

@@ -10,10 +10,10 @@ from collections.abc import Callable
 import optuna
 
 from jaxsweep.engine.cohort import Cohort
+from jaxsweep.search.member_config import MemberConfig, resolve
 from jaxsweep.search.population import Member, Palette, cohort_of
 from jaxsweep.search.prepare import Prepared
 from jaxsweep.search.slots import Slot
-from jaxsweep.search.space import MemberConfig, resolve
 from jaxsweep.search.study import FINISHED, count_trials
 from jaxsweep.storage.heartbeat import Heartbeat
 from jaxsweep.storage.optuna_internals import set_user_attrs_all, trial_id

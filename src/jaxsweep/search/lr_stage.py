@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jaxsweep.engine.lr_find import Curve, Suggestion, population_range_test, read_curve, suggest
+from jaxsweep.search.member_config import MemberConfig, resolve
 from jaxsweep.search.population import (
     Palette,
     cohort_of,
@@ -24,7 +26,7 @@ from jaxsweep.search.population import (
     stack_hypers,
 )
 from jaxsweep.search.prepare import Prepared
-from jaxsweep.search.space import MemberConfig, SearchSpace, resolve
+from jaxsweep.search.space import SearchSpace
 from jaxsweep.storage.urls import open_storage
 
 RESULT_KEY = "suggestions"  # study user attribute holding the finished stage's result
@@ -167,8 +169,14 @@ def search_windows(result: dict[str, Any], space: SearchSpace) -> tuple[list[Win
     return windows, notes
 
 
-def run_lr_find(prepared: Prepared, results_dir: Path) -> tuple[dict[str, Any], bool]:
-    """The stage's result (per-optimizer suggestions); ``True`` when it was reused."""
+Plot = Callable[[dict[str, Suggestion], list[Window], Path, optuna.Study], None]
+
+
+def run_lr_find(
+    prepared: Prepared, results_dir: Path, plot: Plot | None = None
+) -> tuple[dict[str, Any], bool]:
+    """The stage's result (per-optimizer suggestions); ``True`` when it was reused. ``plot``
+    draws the curves and windows (the application's ``plots.plot_lr_find``)."""
     config = prepared.config
     study = optuna.create_study(
         study_name=config.lr_find_study,
@@ -179,8 +187,6 @@ def run_lr_find(prepared: Prepared, results_dir: Path) -> tuple[dict[str, Any], 
         return study.user_attrs[RESULT_KEY], True
     suggestions = suggest(run_range_tests(prepared))
     record(study, suggestions)
-    from jaxsweep.app.plots import plot_lr_find
-
     results_dir.mkdir(parents=True, exist_ok=True)
     result = summary(suggestions)
     (results_dir / "lr_find.json").write_text(
@@ -193,8 +199,9 @@ def run_lr_find(prepared: Prepared, results_dir: Path) -> tuple[dict[str, Any], 
             indent=1,
         )
     )
-    windows, _ = search_windows(result, prepared.space)
-    plot_lr_find(suggestions, windows, results_dir / "lr_find.png", study)
+    if plot is not None:
+        windows, _ = search_windows(result, prepared.space)
+        plot(suggestions, windows, results_dir / "lr_find.png", study)
     return result, False
 
 

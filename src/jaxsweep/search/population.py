@@ -12,12 +12,14 @@ import numpy as np
 from jaxsweep.data.dataset import Dataset, Split
 from jaxsweep.engine import schedules
 from jaxsweep.engine.cohort import Cohort, Data, Hyper
+from jaxsweep.engine.draws import INITIALIZERS
 from jaxsweep.engine.losses import target_scaling
-from jaxsweep.engine.model import INITIALIZERS, Arch, Layout
+from jaxsweep.engine.model import Arch, Layout
 from jaxsweep.engine.optimizers import KINDS
 from jaxsweep.engine.placement import spread
 from jaxsweep.engine.vocabulary import ACTIVATIONS
-from jaxsweep.search.space import MemberConfig, SearchSpace
+from jaxsweep.search.member_config import MemberConfig
+from jaxsweep.search.space import SearchSpace
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import optuna
 
 from jaxsweep.errors import UserError
+from jaxsweep.search.member_config import MemberConfig, schedule_of
 from jaxsweep.search.population import Palette
 from jaxsweep.search.prepare import Prepared
-from jaxsweep.search.space import MemberConfig, schedule_of
 from jaxsweep.search.study import create_study
 from jaxsweep.search.sweep import Progress, run_search
 

@@ -1,28 +1,22 @@
-"""Search-space files: Optuna-shaped distributions with conditions, and params → member config."""
+"""Search-space files: Optuna-shaped distributions with conditions, sampled per trial (the sampled
+values become a member config in ``member_config``)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import optuna
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from jaxsweep.engine.schedules import PARAMS as SCHEDULE_PARAMS
-from jaxsweep.engine.schedules import Schedule
 from jaxsweep.engine.vocabulary import (
     REGRESSION_ONLY,
     RULES,
-    funnel_widths,
-    paired_initializer,
-    task_defaults,
 )
 from jaxsweep.errors import UserError, from_validation_error, read_yaml
-
-Scalar = bool | int | float | str
+from jaxsweep.search.member_config import Scalar
 
 
 class Distribution(BaseModel):
@@ -140,59 +134,6 @@ class SearchSpace:
         return [str(c) for c in self.choices("optimizer")]
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    """One member's network, resolved: every choice explicit."""
-
-    widths: tuple[int, ...]
-    activation: str
-    initializer: str
-    batch_norm: bool
-    dropout: float
-    output_dim: int
-    output_activation: str
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One member's optimisation, resolved."""
-
-    optimizer: str
-    learning_rate: float
-    momentum: float | None
-    nesterov: bool
-    batch_size: int
-    clip_norm: float | None
-    loss: str
-    schedule: Schedule = field(default_factory=Schedule)
-
-
-@dataclass(frozen=True)
-class MemberConfig:
-    model: ModelConfig
-    train: TrainConfig
-
-    def as_dict(self) -> dict[str, Any]:
-        result = asdict(self)
-        result["model"]["widths"] = list(self.model.widths)
-        result["train"]["schedule"] = {
-            "kind": self.train.schedule.kind,
-            **dict(self.train.schedule.params),
-        }
-        return result
-
-    @classmethod
-    def from_dict(cls, document: dict[str, Any]) -> MemberConfig:
-        """Inverse of ``as_dict`` (raises KeyError/TypeError on a malformed document)."""
-        model = dict(document["model"])
-        model["widths"] = tuple(int(w) for w in model["widths"])
-        train = dict(document["train"])
-        schedule = dict(train.pop("schedule", None) or {"kind": "constant"})
-        kind = schedule.pop("kind")
-        train["schedule"] = Schedule(kind, tuple(sorted(schedule.items())))
-        return cls(ModelConfig(**model), TrainConfig(**train))
-
-
 def load_space(path: str | Path, task: str) -> SearchSpace:
     """Read and check a search-space file against the vocabulary and the data's task."""
     return parse_space(str(path), read_yaml(str(path)), task)
@@ -291,43 +232,3 @@ def _suggest(trial: optuna.Trial, name: str, dist: Distribution) -> Scalar:
         step = int(dist.step) if dist.step else 1
         return trial.suggest_int(name, int(dist.low), int(dist.high), step=step, log=dist.log)  # type: ignore[arg-type]
     return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)  # type: ignore[arg-type]
-
-
-def resolve(values: dict[str, Scalar], task: str, output_dim: int) -> MemberConfig:
-    """Turn sampled values into an explicit member config, applying the article's pairings."""
-    v = {name: values.get(name, rule.default) for name, rule in RULES.items()}
-    default_output, default_loss = task_defaults(task)
-    initializer = v["initializer"]
-    if initializer == "auto":
-        initializer = paired_initializer(v["activation"], v["init_distribution"])
-    is_sgd = v["optimizer"] == "sgd"
-    clip = float(v["clip_norm"]) if v["clipping"] else math.inf
-    model = ModelConfig(
-        widths=funnel_widths(int(v["units"]), int(v["n_layers"]), v["width_shape"]),
-        activation=v["activation"],
-        initializer=initializer,
-        batch_norm=bool(v["batch_norm"]),
-        dropout=float(v["dropout"]) if v["use_dropout"] else 0.0,
-        output_dim=output_dim,
-        output_activation=(
-            default_output if v["output_activation"] == "auto" else v["output_activation"]
-        ),
-    )
-    train = TrainConfig(
-        optimizer=v["optimizer"],
-        learning_rate=float(v["learning_rate"]),
-        momentum=float(v["momentum"]) if is_sgd else None,
-        nesterov=bool(v["nesterov"]) if is_sgd else False,
-        batch_size=int(v["batch_size"]),
-        clip_norm=clip if math.isfinite(clip) else None,
-        loss=v["loss"] if v["loss"] != "auto" else default_loss,
-        schedule=schedule_of(v),
-    )
-    return MemberConfig(model, train)
-
-
-def schedule_of(values: dict[str, Scalar]) -> Schedule:
-    """The schedule that sampled values describe; absent values take their defaults."""
-    v = {name: values.get(name, rule.default) for name, rule in RULES.items()}
-    kind = str(v["schedule"])
-    return Schedule(kind, tuple((name, float(v[name])) for name in sorted(SCHEDULE_PARAMS[kind])))
