@@ -29,6 +29,7 @@ from jaxsweep.storage.optuna_internals import (
     tell_without_readback,
     trial_id,
 )
+from tests.conftest import REPO
 
 
 def _parameters(function: Callable[..., object]) -> list[str]:
@@ -37,7 +38,7 @@ def _parameters(function: Callable[..., object]) -> list[str]:
 
 def test_the_installed_optuna_is_in_the_tested_range() -> None:
     check_version()  # raises outside it
-    pyproject = Path(__file__).parents[1] / "pyproject.toml"
+    pyproject = REPO / "pyproject.toml"
     assert f'"optuna>={LOWEST},<{BEYOND}"' in pyproject.read_text()  # the range users install
 
 

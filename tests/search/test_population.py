@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -17,9 +16,9 @@ from jaxsweep.search.member_config import resolve
 from jaxsweep.search.population import Palette, cohort_of, member_hyper, padded_size, stack_hypers
 from jaxsweep.search.slots import program_size
 from jaxsweep.search.space import load_space, parse_space
-from tests.conftest import cpu_only
+from tests.conftest import REPO, cpu_only
 
-ARTICLE = Path(__file__).parent.parent / "search_spaces" / "article.yaml"
+ARTICLE = REPO / "search_spaces" / "article.yaml"
 
 # Trains 33 iris members (a count 4 devices do not divide), some with LR schedules, and prints
 # their histories.

@@ -1,4 +1,4 @@
-"""The bad-input corpus: every case in tests/bad_inputs/ is refused with one line naming the
+"""The bad-input corpus: every case in tests/e2e/bad_inputs/ is refused with one line naming the
 file, key and value, exit code 2, no traceback, and nothing written.
 
 Each case is a folder: sweep.yaml (+ space.yaml, data files) and expect.yaml with the extra

@@ -10,7 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from jaxsweep.data.preprocessing import MISSING, Preprocessing, Preprocessor, as_text, fit
-from tests.test_tables import penguins
+from tests.data.test_tables import penguins
 
 
 def test_the_plain_data_transform_equals_scikit_learns() -> None:
