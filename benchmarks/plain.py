@@ -9,7 +9,7 @@ block: its trials/s then bounds what jaxsweep's general program can reach on the
 the gap between the two is what generality and a trial's own order cost. With an order for
 each member, as jaxsweep trains (a trial then trains alike in any slot), it is the like-for-like
 peer: the gap is what generality alone costs. Its keys and orders are drawn as jaxsweep draws
-them (``train.py``): each epoch splits its key in three with the written-out threefry, the order
+them (``engine.train``): each epoch splits its key in three with the written-out threefry, the order
 is ``shuffle.permutation`` and the steps' noise keys are split at once, so the share measures the
 training, not a slower shuffle (``jax.random.permutation`` sorts (key, index) pairs, and JAX's
 threefry compiles to a loop on a CPU)."""
@@ -78,7 +78,7 @@ def train_member(
 
     def epoch(carry: tuple[Params, Any, jax.Array], _: None) -> tuple[Any, jax.Array]:
         params, moments, key = carry
-        key, order_key, noise_key = threefry.split(key, 3)  # as train.py's train_epoch
+        key, order_key, noise_key = threefry.split(key, 3)  # as engine.train's train_epoch
         rows = shuffle.permutation(order_key, x.shape[0])[: steps * batch].reshape(steps, batch)
         noise = threefry.split(noise_key, steps)
         (params, moments), _ = jax.lax.scan(

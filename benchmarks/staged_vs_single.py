@@ -1,6 +1,6 @@
 """Does the LR range test help? A staged sweep (lr_find, then the search in each optimizer's
 window) against the search alone, at an equal wall-clock budget: both run under the same
-`timeout`, which counts the range test's time too. Every classification table of the issue
+`timeout`, which counts the range test's time too. Four classification tables
 (digits, wine, breast cancer, a synthetic 5,000-row table), several seeds, the two sweeps
 alternated; a warm-up pair per table first, so that neither pays the compiles. Writes a
 Markdown/JSON table: the median best validation accuracy of each, per table.

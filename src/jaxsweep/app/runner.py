@@ -188,7 +188,7 @@ class _EpochColumn(ProgressColumn):
 
 def enable_compilation_cache(folder: Path | None = None) -> None:
     """Reuse XLA compilations across runs: a second sweep on the same shapes starts at once.
-    ``folder``: the cache folder (default ``disk_cache.cache_folder()``)."""
+    ``folder``: the cache folder (default ``disk.cache_folder()``)."""
     import jax
 
     folder = folder or cache_folder()

@@ -1,4 +1,4 @@
-"""Built-in datasets kept split and scaled in the cache folder (see ``disk_cache``), so that a
+"""Built-in datasets kept split and scaled in the cache folder (see ``disk``), so that a
 repeated sweep reads them back instead of importing scikit-learn: its datasets and its splitter
 import SciPy's statistics, 0.8 to 0.9 s of a 3.2 s tiny `jaxsweep run` on 2 cores (the
 parameter-importance plot, when plots are on, still imports it once training is done). Only the

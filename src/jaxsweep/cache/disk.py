@@ -1,5 +1,5 @@
 """The cache folder a sweep keeps what it can reuse in: XLA's compilations, traced programs
-(``stored``) and built-in datasets (``dataset_cache``). A kept file's name starts with the
+(``programs``) and built-in datasets (``datasets``). A kept file's name starts with the
 release (jaxsweep's source and the libraries' versions), so nothing stale is read, and the first
 file a new release writes removes those of other releases."""
 

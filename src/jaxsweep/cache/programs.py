@@ -10,7 +10,7 @@ A stored program's file name holds a digest of everything its trace depends on: 
 name and static settings, the arguments' structure, shapes, types and placement, jaxsweep's own
 source, the versions of the libraries that trace it, the backend and the JAX settings that change
 a trace. Any change gives a new file, never a stale program. The name starts with the release
-(see ``disk_cache``): the first program a new release writes removes those of other releases.
+(see ``disk``): the first program a new release writes removes those of other releases.
 Until ``keep_in`` names a folder (as ``runner.enable_compilation_cache`` does), programs are
 traced as usual and nothing is written.
 """

@@ -81,7 +81,8 @@ class MemberState(NamedTuple):
     params: Any
     batch_stats: Any
     # The optimizer's state as a list of leaves: the training step rebuilds optax's structure
-    # in its trace, so a stored program's state holds only jaxsweep's types (see ``stored``).
+    # in its trace, so a stored program's state holds only jaxsweep's types
+    # (see ``cache.programs``).
     opt_state: list[jax.Array]
     key: jax.Array
     epoch: jax.Array  # epochs trained so far

@@ -3,11 +3,12 @@
 An epoch is one compiled call, silent until it returns. A program whose epochs have at least
 ``LONG_EPOCH`` steps calls back to Python about ``REPORTS`` times an epoch (``scan``), and
 ``describe`` gives the progress line its latest word. A program with host callbacks is kept
-neither by ``stored`` (``jax.export`` refuses them) nor by XLA's persistent cache (JAX does not
-write it), so each run compiles it again: for a 1,000,000-row table at batch 32 (18,750 steps,
-an epoch of about 30 s on 2 cores) that made a warm run's one-epoch trials 10-14 s longer. From
-50,000 steps an epoch (a minute or more on a CPU) the compile is a small part of the first epoch
-and nothing of the later ones; shorter epochs compile as before, without callbacks.
+neither by ``cache.programs`` (``jax.export`` refuses them) nor by XLA's persistent cache (JAX
+does not write it), so each run compiles it again: for a 1,000,000-row table at batch 32 (18,750
+steps, an epoch of about 30 s on 2 cores) that made a warm run's one-epoch trials 10-14 s
+longer. From 50,000 steps an epoch (a minute or more on a CPU) the compile is a small part of
+the first epoch and nothing of the later ones; shorter epochs compile as before, without
+callbacks.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ class Arch(NamedTuple):
 
 class MLP(nn.Module):
     """Hidden layers: Dense → BatchNorm? → activation → dropout?; then a Dense output layer
-    (never dropped out). Returns the output layer's pre-activation; see ``train.py`` for the
+    (never dropped out). Returns the output layer's pre-activation; see ``train`` for the
     output activation and the loss that go with the task. ``key`` seeds the initial weights
     (at init) and the training noise (RReLU, dropout) of this step. ``reach``, when given, is
     the greatest depth among the members computed together (a CPU's block, see ``placement``):

@@ -137,7 +137,8 @@ def program_cap(weights: int) -> int | None:
 class PopulationRun:
     """``run`` for a population placed by ``spread``: ``(state, hyper, data, n_epochs)`` with a
     leading member axis on state and hyper; one program per device count and epoch count,
-    compiled per shape. ``static`` names what ``run`` closes over (see ``stored.Stored``)."""
+    compiled per shape. ``static`` names what ``run`` closes over (see
+    ``cache.programs.Stored``)."""
 
     def __init__(self, run: Run, static: Hashable, block_bytes: int = BLOCK_BYTES) -> None:
         self.run, self.static, self.block_bytes = run, static, block_bytes

@@ -30,7 +30,7 @@ class Prepared:
 
 def prepare(config: SweepConfig, cache: Path | None = None) -> Prepared:
     """Every check that can refuse the sweep, before a storage or results folder is created.
-    ``cache``: a cache folder to read a built-in dataset from (see ``dataset_cache``)."""
+    ``cache``: a cache folder to read a built-in dataset from (see ``cache.datasets``)."""
     check_url(config.storage_url, config.where("storage"))
     dataset = None if cache is None else datasets.read(cache, config.data, config.seed)
     if dataset is None:

@@ -55,7 +55,7 @@ def open_storage(
     """Open (creating a local file's folder). ``heartbeat`` = (interval, grace, max_retry)
     opens it for a sweep worker: it turns on Optuna's heartbeat, so that trials of a killed
     worker are failed and retried (Optuna's journal storage has none: ``jaxsweep.storage.heartbeat``
-    keeps one for it), and on SQLite the worker keeps its own running trials (``trial_cache``)."""
+    keeps one for it), and on SQLite the worker keeps its own running trials (``own_trials``)."""
     check_url(url, where)
     path = local_path(url)
     if path is not None:

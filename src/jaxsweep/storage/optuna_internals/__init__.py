@@ -1,6 +1,6 @@
 """The one place that touches Optuna's private API, each use kept for a figure measured on whole
 sweeps (2 cores, warm compilation cache) and covered by a contract test
-(``tests/test_optuna_internals.py``) that fails if Optuna changes it:
+(``tests/storage/optuna_internals/``) that fails if Optuna changes it:
 
 - ``own_trials``: a SQLite worker's cache that never reads its own running trials back. A
   256-trial fixed-space sweep on SQLite: 17.4 s with it, 28.2 s without; its check of the trials

@@ -5,7 +5,7 @@ of its own, after reading the trial it writes to; a journal file as an appended 
 file's lock. A population reports all of its members at once, so here the whole population's
 reports (or attributes) are one insert after one read of the trials' states, or one append.
 In memory they go through Optuna's API one by one. Either way each ``Trial`` and the worker's
-cache (``trial_cache``) see what was written, as Optuna's own writes leave them, and a finished
+cache (``own_trials``) see what was written, as Optuna's own writes leave them, and a finished
 trial refuses them, as Optuna refuses a write.
 """
 
