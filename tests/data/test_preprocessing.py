@@ -1,16 +1,22 @@
-"""The preprocessing kept as plain data does what scikit-learn's fitted transformers do."""
+"""The preprocessing kept as plain data does what scikit-learn's fitted transformers do, fitted
+on the training split only."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from jaxsweep.config import DataConfig
+from jaxsweep.data.dataset import load_dataset
 from jaxsweep.data.preprocessing import MISSING, Preprocessing, Preprocessor, as_text, fit
-from tests.data.test_tables import penguins
+from tests.data.test_tables import penguins, write
 
 
 def test_the_plain_data_transform_equals_scikit_learns() -> None:
@@ -53,3 +59,23 @@ def test_a_model_saved_before_categories_reads_as_numbers() -> None:
     assert features.columns == ("x0", "x1")
     X = features.transform(pd.DataFrame({"x1": [6.0], "x0": [2.0]}))
     np.testing.assert_allclose(X, [[2.0, 1.0]])
+
+
+def test_medians_categories_and_scaling_come_from_the_training_split(tmp_path: Path) -> None:
+    table = penguins()
+    config = DataConfig(source=str(write(table, tmp_path)), target="species")
+    data = load_dataset(config, seed=0)
+    rows = np.rint(data.raw_features(data.train)[:, 0]).astype(int)  # column 'id', first
+    assert sorted(rows) == sorted(set(rows)) and len(rows) == len(data.train.y)
+    p = data.preprocessor
+    mass = p.numeric.index("mass")
+    assert p.medians[mass] == pytest.approx(np.nanmedian(table["mass"][rows]), rel=1e-6)
+    assert p.medians[mass] != pytest.approx(np.nanmedian(table["mass"]), rel=1e-9)
+    # a category only a validation row has encodes as all zeros, there and at prediction
+    val_row = int(np.rint(data.raw_features(data.val)[0, 0]))
+    table.loc[val_row, "island"] = "Atlantis"
+    again = load_dataset(DataConfig(source=str(write(table, tmp_path)), target="species"), 0)
+    assert "island=Atlantis" not in again.preprocessor.feature_names()
+    islands = [i for i, n in enumerate(again.preprocessor.feature_names()) if "island=" in n]
+    assert not again.val.X[0, islands].any()
+    assert again.train.X[:, islands].sum(axis=1).min() == 1.0

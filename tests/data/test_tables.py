@@ -59,26 +59,6 @@ def test_every_kind_of_column_becomes_features(tmp_path: Path) -> None:
     assert np.all(one_hot.sum(axis=1) == 4)  # one value of each of 4 category columns
 
 
-def test_medians_categories_and_scaling_come_from_the_training_split(tmp_path: Path) -> None:
-    table = penguins()
-    config = DataConfig(source=str(write(table, tmp_path)), target="species")
-    data = load_dataset(config, seed=0)
-    rows = np.rint(data.raw_features(data.train)[:, 0]).astype(int)  # column 'id', first
-    assert sorted(rows) == sorted(set(rows)) and len(rows) == len(data.train.y)
-    p = data.preprocessor
-    mass = p.numeric.index("mass")
-    assert p.medians[mass] == pytest.approx(np.nanmedian(table["mass"][rows]), rel=1e-6)
-    assert p.medians[mass] != pytest.approx(np.nanmedian(table["mass"]), rel=1e-9)
-    # a category only a validation row has encodes as all zeros, there and at prediction
-    val_row = int(np.rint(data.raw_features(data.val)[0, 0]))
-    table.loc[val_row, "island"] = "Atlantis"
-    again = load_dataset(DataConfig(source=str(write(table, tmp_path)), target="species"), 0)
-    assert "island=Atlantis" not in again.preprocessor.feature_names()
-    islands = [i for i, n in enumerate(again.preprocessor.feature_names()) if "island=" in n]
-    assert not again.val.X[0, islands].any()
-    assert again.train.X[:, islands].sum(axis=1).min() == 1.0
-
-
 def test_rows_without_a_target_are_dropped_and_counted(tmp_path: Path) -> None:
     table = penguins()
     table.loc[[3, 4, 5], "species"] = None

@@ -74,14 +74,6 @@ def test_run_fills_the_study_and_writes_the_best_params(finished_sweep) -> None:
     assert re.search(rf"training\W+{best['config']['train']['optimizer']}, rate", stdout)
 
 
-def test_the_header_names_the_study_and_the_devices_it_trains_on(finished_sweep) -> None:
-    _, stdout = finished_sweep
-    header = re.search(r"study digits in sqlite:///\S+: (.+)", stdout)
-    assert header, stdout
-    devices = r"\d+ (CPU devices?|[A-Z]+s? \(.+\))"  # a CPU: a device a core
-    assert re.fullmatch(rf"iris \(multiclass\), population 4, 3 epochs, on {devices}", header[1])
-
-
 def test_every_trial_reports_each_trained_epoch(finished_sweep) -> None:
     folder, _ = finished_sweep
     for trial in load(folder).get_trials(states=FINISHED):
@@ -138,15 +130,6 @@ def test_rerunning_a_finished_sweep_adds_no_trials(finished_sweep) -> None:
     assert [len(load(folder, n).trials) for n in ("digits", "digits-schedule")] == counts
 
 
-def test_validate_prints_the_resolved_config_and_writes_nothing(tmp_path: Path) -> None:
-    result = run_cli("validate", str(tiny_sweep(tmp_path)))
-    assert result.returncode == 0, result.stderr
-    document = yaml.safe_load(result.stdout)
-    assert document["resolved"]["data"]["task"] == "multiclass"
-    assert document["storage"].endswith("results/tiny/study.db")
-    assert not (tmp_path / "results").exists()
-
-
 @pytest.mark.parametrize(  # the whole corpus runs in-process in test_bad_inputs.py
     ("change", "args", "expected"),
     [
@@ -162,24 +145,6 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     assert result.stderr.count("\n") == 1 and expected in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "results").exists()
-
-
-@pytest.mark.parametrize(
-    ("command", "says"),
-    [
-        ([], ["lr-find", "dashboard"]),
-        # <study> and $JAXSWEEP_CACHE_DIR: not taken for markup
-        (["run"], ["RESULTS/<study>/", "$JAXSWEEP_CACHE_DIR", "--timeout", "10m"]),
-        (["best"], ["results/<study>"]),
-        (["predict"], ["probability_<label>", "--keep", "any order"]),
-    ],
-)
-def test_help_explains_each_command(command: list[str], says: list[str]) -> None:
-    result = run_cli(*command, "--help")
-    assert result.returncode == 0 and "Usage" in result.stdout
-    flat = " ".join(result.stdout.split())  # the help wraps to the terminal's width
-    for words in says:
-        assert words in flat, words
 
 
 def test_ctrl_c_stops_cleanly_writes_results_and_exits_130(tmp_path: Path) -> None:

@@ -1,22 +1,16 @@
-"""The schedule stage: schedules per epoch, read back from the optimizer state; members with
-different schedules in one program."""
+"""Learning-rate schedules: per epoch, read back from the optimizer state; members with
+different schedules in one program; plateau as optax scales updates."""
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import optuna
 import pytest
-import yaml
 
-from jaxsweep.config import load_sweep
 from jaxsweep.data.dataset import Dataset
 from jaxsweep.engine import schedules
 from jaxsweep.engine.cohort import Hyper, Settings
@@ -24,10 +18,8 @@ from jaxsweep.engine.model import MLP
 from jaxsweep.engine.optimizers import make_optimizer
 from jaxsweep.engine.schedules import Schedule
 from jaxsweep.engine.train import init_variables, make_step
-from jaxsweep.search.asker import Asker
-from jaxsweep.search.member_config import MemberConfig, resolve, schedule_of
+from jaxsweep.search.member_config import resolve
 from jaxsweep.search.population import (
-    Member,
     Palette,
     cohort_of,
     device_data,
@@ -35,10 +27,6 @@ from jaxsweep.search.population import (
     member_keys,
     stack_hypers,
 )
-from jaxsweep.search.prepare import prepare
-from jaxsweep.search.schedule_stage import PALETTE
-from jaxsweep.storage.heartbeat import Heartbeat
-from tests.conftest import tiny_sweep
 
 BASE_LR, BATCH, EPOCHS = 0.01, 30, 4
 
@@ -98,26 +86,6 @@ def test_constant_and_plateau_keep_the_injected_rate(iris: Dataset) -> None:
     for values in ({}, {"schedule": "plateau", "plateau_factor": 0.5, "plateau_patience": 1}):
         rates, _ = learning_rates(iris, values)
         np.testing.assert_allclose(rates, BASE_LR, rtol=1e-6)  # plateau scales the updates
-
-
-def test_schedule_stage_fixes_the_best_config_and_searches_schedules(
-    staged_sweep: tuple[Path, str],
-) -> None:
-    folder, _ = staged_sweep
-    storage = f"sqlite:///{folder / 'results' / 'digits' / 'study.db'}"
-    search = optuna.load_study(study_name="digits", storage=storage)
-    schedule = optuna.load_study(study_name="digits-schedule", storage=storage)
-    base = MemberConfig.from_dict(search.best_trial.user_attrs["config"])
-    assert len(schedule.trials) == 2
-    for trial in schedule.trials:
-        config = MemberConfig.from_dict(trial.user_attrs["config"])
-        assert config.model == base.model
-        assert config.train.learning_rate == base.train.learning_rate
-        assert config.train.schedule.kind == trial.params["schedule"]
-        assert trial.user_attrs["stage"] == "schedule"
-    best = yaml.safe_load((folder / "results" / "digits" / "best_params.yaml").read_text())
-    assert best["stage"] == "schedule" and best["study"] == "digits-schedule"
-    assert math.isclose(best["value"], schedule.best_value)
 
 
 ALL_KINDS = [
@@ -192,25 +160,3 @@ def test_plateau_scales_updates_as_optax_does_with_the_members_factor(
         update_scales(schedules.plateau(True, own, per_epoch), losses), expected, rtol=1e-5
     )
     assert (update_scales(schedules.plateau(True, other, per_epoch), losses) == 1.0).all()
-
-
-def test_the_schedule_stage_trains_every_schedule_in_one_program(tmp_path: Path) -> None:
-    """The stage's members differ in schedule only, constant included: with the palette the
-    stage gives its asker, one cohort for all, at their own size."""
-    config = load_sweep(tiny_sweep(tmp_path, stages=["search", "schedule"]))
-    prepared = prepare(config)
-    study = optuna.create_study()
-    base = resolve({"units": 8, "learning_rate": BASE_LR}, "multiclass", 3)
-    heartbeat = Heartbeat(study, config.heartbeat)
-    asker = Asker(prepared, study, 8, "schedule", lambda _: base, heartbeat, PALETTE)
-    members = [
-        dataclasses.replace(base, train=dataclasses.replace(base.train, schedule=schedule_of(kind)))
-        for kind in ALL_KINDS
-    ]
-    cohorts = {asker.cohort((study.ask(), Member(i, m))) for i, m in enumerate(members)}
-    assert len(cohorts) == 1
-    cohort = cohorts.pop()
-    assert cohort.scheduled  # at the configuration's own size, not the search space's largest
-    assert (cohort.layout.depth, cohort.layout.width) == (len(base.model.widths), 8)
-    search = Asker(prepared, study, 8, "search", lambda _: base, heartbeat)
-    assert not search.cohort((study.ask(), Member(0, base))).scheduled  # the search's constant rate

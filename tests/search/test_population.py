@@ -11,10 +11,8 @@ import jax
 import numpy as np
 import pytest
 
-from jaxsweep.engine.placement import program_cap
 from jaxsweep.search.member_config import resolve
 from jaxsweep.search.population import Palette, cohort_of, member_hyper, padded_size, stack_hypers
-from jaxsweep.search.slots import program_size
 from jaxsweep.search.space import load_space, parse_space
 from tests.conftest import REPO, cpu_only
 
@@ -112,19 +110,6 @@ def test_only_a_cohort_of_several_depths_tests_a_blocks_reach() -> None:
     deeper = Palette.of([resolve({"n_layers": 3}, "multiclass", 10), member])
     assert (deeper.shallowest, deeper.depth) == (2, 3)
     assert (Palette.schedules_only() | deeper).shallowest == 2  # no members: no bound
-
-
-@cpu_only
-def test_on_a_cpu_a_population_wider_than_its_cap_a_device_is_split_without_more_padding() -> None:
-    wide = cohort_of(resolve({"n_layers": 5, "units": 100}, "multiclass", 10), "multiclass")
-    cap = program_cap(wide.layout.weights(64))
-    assert cap == 10  # one device: 8 MiB over 47,910 weights of 16 bytes (with Adam's moments)
-    for members in (51, 58, 256):
-        size = program_size({}, wide, members, 64)
-        assert size <= cap
-        assert -(-members // size) * size == padded_size(members)  # no more padding than whole
-    narrow = cohort_of(resolve({"units": 8}, "multiclass", 10), "multiclass")
-    assert program_size({}, narrow, 256, 64) == 256  # 256 fit a block: one program
 
 
 def test_stacking_a_populations_hyperparameters_compiles_nothing() -> None:

@@ -7,7 +7,6 @@ import pytest
 
 from jaxsweep.engine.vocabulary import ACTIVATIONS, OPTIMIZERS
 from jaxsweep.errors import UserError
-from jaxsweep.search.member_config import resolve
 from jaxsweep.search.space import load_space
 from tests.conftest import REPO, write_yaml
 
@@ -49,33 +48,6 @@ def test_conditional_parameters_appear_only_when_their_condition_holds() -> None
         assert ("dropout" in values) == values["use_dropout"]
         assert ("clip_norm" in values) == values["clipping"]
         assert "loss" not in values  # regression-only parameters are ignored for classification
-
-
-def test_resolve_applies_the_article_pairings() -> None:
-    for values in sample(ARTICLE, "regression", n=40):
-        config = resolve(values, "regression", 1)
-        family = {"selu": "lecun", "elu": "lecun", "sigmoid": "glorot", "tanh": "glorot"}
-        expected = family.get(values["activation"], "he")
-        assert config.model.initializer == f"{expected}_{values['init_distribution']}"
-        assert config.train.loss == values["loss"]
-        assert len(config.model.widths) == values["n_layers"]
-        assert config.model.widths[0] == values["units"]
-        if values["width_shape"] == "funnel":
-            assert list(config.model.widths) == sorted(config.model.widths, reverse=True)
-        assert (config.train.momentum is None) == (values["optimizer"] != "sgd")
-        assert config.model.dropout == values.get("dropout", 0.0)
-
-
-def test_task_sets_output_and_loss() -> None:
-    multi, binary = resolve({}, "multiclass", 3), resolve({}, "binary", 1)
-    assert (multi.model.output_activation, multi.train.loss) == ("softmax", "cross_entropy")
-    assert (binary.model.output_activation, binary.train.loss) == (
-        "sigmoid",
-        "binary_cross_entropy",
-    )
-    assert resolve(
-        {"width_shape": "funnel", "units": 100, "n_layers": 4}, "binary", 1
-    ).model.widths == (100, 75, 50, 25)
 
 
 def test_a_plain_scalar_fixes_a_value(tmp_path: Path) -> None:
@@ -121,3 +93,22 @@ def test_broken_yaml_is_a_user_error(tmp_path: Path) -> None:
     path.write_text("units: {type: int, low: 1\n")
     with pytest.raises(UserError, match="broken YAML"):
         load_space(path, "multiclass")
+
+
+def test_the_search_draws_each_optimizers_rate_from_its_window(tmp_path: Path) -> None:
+    path = write_yaml(
+        tmp_path / "s.yaml",
+        {
+            "optimizer": {"type": "categorical", "choices": ["sgd", "adam"]},
+            "learning_rate": {"type": "float", "low": 1e-6, "high": 10.0, "log": True},
+        },
+    )
+    space = load_space(path, "multiclass")
+    space = type(space)(space.path, space.params, (("sgd", 0.01, 0.1), ("adam", 1e-4, 1e-3)))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        trial = study.ask()
+        values = space.sample(trial)
+        low, high = {"sgd": (0.01, 0.1), "adam": (1e-4, 1e-3)}[values["optimizer"]]
+        assert low <= values["learning_rate"] <= high
+        study.tell(trial, 0.0)

@@ -1,6 +1,7 @@
 """Contracts with Optuna's private API: each test names a private hook jaxsweep relies on
 (``jaxsweep.storage.optuna_internals``) and fails if Optuna changes it. The behaviour built on
-these hooks is tested beside its module (``test_own_trials``, ``test_bulk_writes``)."""
+these hooks is tested beside its module (``test_own_trials``, ``test_bulk_writes``,
+``test_trials``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import optuna
 import pytest
 from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages._cached_storage import _CachedStorage, _StudyInfo
@@ -19,16 +19,8 @@ from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.storages.journal import JournalFileBackend
 from optuna.storages.journal._storage import JournalOperation
-from optuna.study._tell import _tell_with_warning
 
-from jaxsweep.storage.optuna_internals import (
-    BEYOND,
-    LOWEST,
-    check_version,
-    storage_of,
-    tell_without_readback,
-    trial_id,
-)
+from jaxsweep.storage.optuna_internals import BEYOND, LOWEST, check_version
 from tests.conftest import REPO
 
 
@@ -108,23 +100,3 @@ def test_the_journal_hooks_keep_their_shape(tmp_path: Path) -> None:
     assert callable(journal._backend.append_logs) and callable(journal._sync_with_backend)
     with journal._thread_lock:
         pass
-
-
-def test_trial_ids_and_the_study_storage_are_where_the_heartbeat_reads_them() -> None:
-    study = optuna.create_study()
-    trial = study.ask()
-    assert storage_of(study) is study._storage
-    assert storage_of(study).get_trial(trial_id(trial)).number == trial.number
-    assert trial._cached_frozen_trial.number == trial.number  # bulk_writes updates this copy
-
-
-def test_telling_without_the_readback_ends_trials_as_tell_does(tmp_path: Path) -> None:
-    assert _parameters(_tell_with_warning)[:4] == ["study", "trial", "value_or_values", "state"]
-    url = f"sqlite:///{tmp_path / 'study.db'}"
-    ours, theirs = (optuna.create_study(storage=url, study_name=name) for name in "ab")
-    endings = [(0.5, None), (None, optuna.trial.TrialState.PRUNED)]
-    for value, state in endings:
-        tell_without_readback(ours, ours.ask(), value, state)
-        theirs.tell(theirs.ask(), value, state)
-    fresh = [optuna.load_study(study_name=name, storage=url).trials for name in "ab"]
-    assert [(t.state, t.values) for t in fresh[0]] == [(t.state, t.values) for t in fresh[1]]

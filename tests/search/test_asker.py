@@ -1,0 +1,39 @@
+"""Trials asked of Optuna, grouped by cohort: the cohorts with the fewest steps first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+
+from jaxsweep.config import load_sweep
+from jaxsweep.search.prepare import prepare
+from jaxsweep.search.study import make_sampler
+from jaxsweep.search.sweep import run_search
+from tests.conftest import tiny_sweep, write_yaml
+
+
+def test_cohorts_with_the_fewest_steps_train_first(tmp_path: Path) -> None:
+    rate = {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}
+    batches = {"type": "categorical", "choices": [4, 32]}
+    space = write_yaml(
+        tmp_path / "space.yaml", {"units": 8, "learning_rate": rate, "batch_size": batches}
+    )
+    config = load_sweep(
+        tiny_sweep(
+            tmp_path,
+            search_space=str(space),
+            population=8,
+            trials=8,
+            epochs=2,
+            early_stopping={"patience": None},
+        )
+    )
+    study = optuna.create_study(sampler=make_sampler(config))
+    run_search(prepare(config), study)
+    done = {
+        size: [t.datetime_complete for t in study.trials if t.params["batch_size"] == size]
+        for size in (4, 32)
+    }
+    assert done[4] and done[32], done  # both cohorts in the one population
+    assert max(done[32]) <= min(done[4])  # batches of 32: 8 times fewer steps an epoch
