@@ -10,6 +10,7 @@ os.environ["XLA_FLAGS"] = xla_flags_for_tests(os.environ)  # before JAX starts
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
 import pytest
@@ -17,6 +18,9 @@ import yaml
 
 from jaxsweep.config import DataConfig
 from jaxsweep.data.dataset import Dataset, load_dataset
+
+if TYPE_CHECKING:
+    from jaxsweep.app.checkpoint import Model
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL_SPACE = REPO / "search_spaces" / "small.yaml"
@@ -106,6 +110,25 @@ def staged_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     result = run_cli("run", str(sweep))
     assert result.returncode == 0, result.stderr
     return folder, result.stdout
+
+
+def untrained_model(dataset: Dataset, **values: object) -> Model:
+    """A member for ``dataset`` at its initial weights, as ``jaxsweep train`` would keep it: tests
+    of saving, loading and predicting need a network, not a trained one (no compile to wait for
+    beyond its forward pass)."""
+    from jaxsweep.app.checkpoint import Model
+    from jaxsweep.data.preprocessing import Preprocessing
+    from jaxsweep.engine.model import MLP
+    from jaxsweep.search.member_config import resolve
+    from jaxsweep.search.population import arch_of, cohort_of
+
+    config = resolve({"units": 8} | values, dataset.task, dataset.output_dim)  # type: ignore[arg-type]
+    layout = cohort_of(config, dataset.task).layout
+    key = jax.random.PRNGKey(0)
+    arch = arch_of(config, layout)
+    variables = MLP(layout).init(key, dataset.train.X[:1], arch, 0.0, key, False)
+    preprocessing = Preprocessing(dataset.preprocessor, 0.0, 1.0, dataset.task, dataset.classes)
+    return Model(config, variables, preprocessing, layout)
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
