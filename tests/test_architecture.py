@@ -1,6 +1,6 @@
 """The package's layers import one way only: the application uses the search, the search uses the
 engine, storage, cache and data, and nothing imports a layer above its own (lazy imports
-inside functions included)."""
+inside functions included). The tests mirror the package: each module has its test file."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).parents[1] / "src" / "jaxsweep"
+TESTS = Path(__file__).parent
+END_TO_END = TESTS / "e2e"  # the real CLI across modules: no module of its own
 # Higher imports lower or equal, never the reverse. Within a layer, no cycle (checked below).
 RANK = {"errors": 0, "config": 0, "data": 1, "cache": 2, "engine": 3, "storage": 3, "search": 4}
 RANK |= {"app": 5, "__init__": 6, "__main__": 6}
@@ -74,3 +76,25 @@ def test_every_module_is_short_and_every_subpackage_says_what_it_holds() -> None
     assert not long
     for init in PACKAGE.rglob("__init__.py"):
         assert ast.get_docstring(ast.parse(init.read_text())), init
+
+
+def _test_file(module: Path) -> Path:
+    """Where a module's tests live: ``tests/<layer>/test_<module>.py``, as the package is laid out
+    (a package's own code, in its ``__init__.py``, in ``test_init.py``)."""
+    relative = module.relative_to(PACKAGE)
+    name = "init" if relative.stem == "__init__" else relative.stem
+    return TESTS / relative.parent / f"test_{name}.py"
+
+
+def test_every_module_has_its_test_file_and_every_test_file_its_module() -> None:
+    modules = [p for p in PACKAGE.rglob("*.py") if p.stem not in ("__init__", "__main__")]
+    untested = sorted(str(m.relative_to(PACKAGE)) for m in modules if not _test_file(m).is_file())
+    assert not untested  # each needs its tests/<layer>/test_<module>.py
+    homes = {_test_file(m) for m in PACKAGE.rglob("*.py")}
+    in_layers = [
+        p for p in TESTS.rglob("test_*.py") if p.parent != TESTS and END_TO_END not in p.parents
+    ]
+    orphans = sorted(str(p.relative_to(TESTS)) for p in in_layers if p not in homes)
+    assert not orphans  # a test file in a layer's folder is named after a module of that layer
+    for folder in {p.parent for p in TESTS.rglob("test_*.py")}:
+        assert (folder / "__init__.py").is_file(), folder  # tests import tests.conftest
