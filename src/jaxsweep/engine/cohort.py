@@ -24,16 +24,16 @@ def steps_per_epoch(rows: int, batch_size: int) -> int:
 class Cohort:
     """What changes the compiled program. Members that agree on it train together: the padded
     layout (the space's largest network and the choices it offers), the optimizers, clipping
-    and schedules it offers, the batch size (it sets the number of steps) and the task's loss
-    and output."""
+    and schedules it offers, the losses and output activations it offers, the batch size (it
+    sets the number of steps) and the task."""
 
     layout: Layout
     optimizers: tuple[str, ...]  # sgd, sgd_nesterov, adam, …; a member's is Hyper.optimizer
     scheduled: bool  # some member may have an LR schedule; a member's is Hyper.schedule
     batch_size: int
     clipping: bool  # some member clips its gradients by norm (the others at +inf)
-    loss: str
-    output_activation: str
+    losses: tuple[str, ...]  # a member's is Hyper.loss
+    outputs: tuple[str, ...]  # output activations; a member's is Hyper.output
     task: str
 
 
@@ -64,6 +64,8 @@ class Hyper(NamedTuple):
     target_shift: jax.Array
     target_scale: jax.Array
     optimizer: jax.Array  # index into Cohort.optimizers
+    loss: jax.Array  # index into Cohort.losses
+    output: jax.Array  # index into Cohort.outputs
     schedule: ScheduleHyper
     arch: Arch
 

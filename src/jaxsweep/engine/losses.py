@@ -46,7 +46,10 @@ def loss_value(name: str, output: jax.Array, y: jax.Array, output_activation: st
         return optax.softmax_cross_entropy_with_integer_labels(output, y).mean()
     if name == "binary_cross_entropy":
         return optax.sigmoid_binary_cross_entropy(output[:, 0], y.astype(output.dtype)).mean()
-    error = OUTPUTS[output_activation](output[:, 0]) - y
+    return _regression_loss(name, OUTPUTS[output_activation](output[:, 0]) - y)
+
+
+def _regression_loss(name: str, error: jax.Array) -> jax.Array:
     if name == "mse":
         return jnp.mean(error**2)
     if name == "mae":
@@ -54,15 +57,53 @@ def loss_value(name: str, output: jax.Array, y: jax.Array, output_activation: st
     return jnp.mean(optax.huber_loss(error, delta=1.0))
 
 
+def member_loss(
+    names: tuple[str, ...],
+    loss: jax.Array,
+    output: jax.Array,
+    y: jax.Array,
+    outputs: tuple[str, ...],
+    activation: jax.Array,
+) -> jax.Array:
+    """A member's mean loss, its loss and output activation chosen by index (``loss``,
+    ``activation``) among those its program holds: each present one is computed and the
+    member's selected, exactly, so that members of a regression space that differ in them share
+    one program (3 losses x 4 output activations made 12 programs a batch size)."""
+    if len(names) == 1 and len(outputs) == 1:
+        return loss_value(names[0], output, y, outputs[0])
+    error = _activated(outputs, activation, output) - y
+    return _select(loss, [_regression_loss(name, error) for name in names])
+
+
 def predict(
     output: jax.Array, task: str, output_activation: str, shift: jax.Array, scale: jax.Array
 ) -> jax.Array:
     """Class ids for classification; targets in their own units for regression."""
+    return member_predict(output, task, (output_activation,), jnp.int32(0), shift, scale)
+
+
+def member_predict(
+    output: jax.Array,
+    task: str,
+    outputs: tuple[str, ...],
+    activation: jax.Array,
+    shift: jax.Array,
+    scale: jax.Array,
+) -> jax.Array:
+    """``predict`` for a member whose output activation is ``outputs[activation]``."""
     if task == "multiclass":
         return jnp.argmax(output, axis=-1)
     if task == "binary":
         return (output[:, 0] > 0).astype(jnp.int32)
-    return OUTPUTS[output_activation](output[:, 0]) * scale + shift
+    return _activated(outputs, activation, output) * scale + shift
+
+
+def _activated(outputs: tuple[str, ...], index: jax.Array, output: jax.Array) -> jax.Array:
+    return _select(index, [OUTPUTS[name](output[:, 0]) for name in outputs])
+
+
+def _select(index: jax.Array, values: list[jax.Array]) -> jax.Array:
+    return values[0] if len(values) == 1 else jax.lax.select_n(index, *values)
 
 
 def metrics(prediction: jax.Array, y_original: jax.Array, task: str) -> dict[str, jax.Array]:

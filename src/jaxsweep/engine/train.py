@@ -51,6 +51,10 @@ def scaled_target(cohort: Cohort, y: jax.Array, hyper: Hyper) -> jax.Array:
     return (y - hyper.target_shift) / hyper.target_scale
 
 
+def member_loss(cohort: Cohort, hyper: Hyper, output: jax.Array, y: jax.Array) -> jax.Array:
+    return losses.member_loss(cohort.losses, hyper.loss, output, y, cohort.outputs, hyper.output)
+
+
 Carry = tuple[Any, Any, Any]  # params, batch_stats, opt_state
 Batch = tuple[jax.Array, jax.Array]  # the step's training rows and its key (training noise)
 
@@ -77,7 +81,7 @@ def make_step(
             reach=reach,
             mutable=["batch_stats"],
         )
-        loss = losses.loss_value(cohort.loss, output, y_train[rows], cohort.output_activation)
+        loss = member_loss(cohort, hyper, output, y_train[rows])
         return loss, updates.get("batch_stats", batch_stats)
 
     def step(carry: Carry, batch: Batch) -> tuple[Carry, jax.Array]:
@@ -150,9 +154,11 @@ def make_trainer(cohort: Cohort, settings: Settings) -> MemberTrainer:
             noise = jax.random.PRNGKey(0)  # evaluation draws no noise
             output = model.apply(variables, X, hyper.arch, hyper.dropout, noise, False, reach)
             target = scaled_target(cohort, y, hyper)
-            loss = losses.loss_value(cohort.loss, output, target, cohort.output_activation)
+            loss = member_loss(cohort, hyper, output, target)
             shift, scale = hyper.target_shift, hyper.target_scale
-            prediction = losses.predict(output, cohort.task, cohort.output_activation, shift, scale)
+            prediction = losses.member_predict(
+                output, cohort.task, cohort.outputs, hyper.output, shift, scale
+            )
             return {"loss": loss} | losses.metric_means(prediction, y, cohort.task)
 
         return losses.finished(losses.chunked(means, data.X_val, data.y_val))

@@ -19,6 +19,8 @@ INITIALIZERS = (
 OPTIMIZERS = ("sgd", "adam", "nadam", "rmsprop", "adamax")
 REGRESSION_LOSSES = ("mse", "mae", "huber")
 REGRESSION_OUTPUTS = ("linear", "tanh", "sigmoid", "softplus")
+LOSSES = (*REGRESSION_LOSSES, "cross_entropy", "binary_cross_entropy")  # a cohort's, in order
+OUTPUTS = (*REGRESSION_OUTPUTS, "softmax")
 WIDTH_SHAPES = ("constant", "funnel")
 
 

@@ -17,7 +17,7 @@ from jaxsweep.engine.losses import target_scaling
 from jaxsweep.engine.model import Arch, Layout
 from jaxsweep.engine.optimizers import KINDS
 from jaxsweep.engine.placement import spread
-from jaxsweep.engine.vocabulary import ACTIVATIONS
+from jaxsweep.engine.vocabulary import ACTIVATIONS, LOSSES, OUTPUTS, REGRESSION_LOSSES
 from jaxsweep.search.member_config import MemberConfig
 from jaxsweep.search.space import SearchSpace
 
@@ -44,6 +44,8 @@ class Palette:
     shallowest: int  # the fewest hidden layers a member may have (0: no members, no bound)
     clipping: bool  # some member may clip its gradients
     scheduled: bool  # some member may have an LR schedule
+    losses: tuple[str, ...] = ()  # a regression space's losses and output activations
+    outputs: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, configs: list[MemberConfig]) -> Palette:
@@ -57,6 +59,8 @@ class Palette:
             min(len(c.model.widths) for c in configs),
             any(c.train.clip_norm is not None for c in configs),
             any(c.train.schedule.kind != "constant" for c in configs),
+            _ordered({c.train.loss for c in configs}, LOSSES),
+            _ordered({c.model.output_activation for c in configs}, OUTPUTS),
         )
 
     @classmethod
@@ -76,6 +80,9 @@ class Palette:
             int(space.lowest("n_layers")),
             True in space.choices("clipping") and math.isfinite(space.highest("clip_norm")),
             any(kind != "constant" for kind in space.choices("schedule")),
+            # "auto" is the regression default (a classification member has its task's own)
+            _ordered({str(c) for c in space.choices("loss")} | {"mse"}, REGRESSION_LOSSES),
+            _ordered({str(c) for c in space.choices("output_activation")} | {"linear"}, OUTPUTS),
         )
 
     @classmethod
@@ -105,6 +112,8 @@ class Palette:
             min((p.shallowest for p in (self, other) if p.shallowest), default=0),
             self.clipping or other.clipping,
             self.scheduled or other.scheduled,
+            _ordered({*self.losses, *other.losses}, LOSSES),
+            _ordered({*self.outputs, *other.outputs}, OUTPUTS),
         )
 
 
@@ -134,14 +143,16 @@ def cohort_of(config: MemberConfig, task: str, palette: Palette | None = None) -
         palette.dropout,
         palette.shallowest,
     )
+    own = Palette.of([config])  # classification: its task's loss and output alone
+    mixed = palette if task == "regression" else own
     return Cohort(
         layout,
         palette.optimizers,
         palette.scheduled,
         config.train.batch_size,
         palette.clipping,
-        config.train.loss,
-        model.output_activation,
+        mixed.losses,
+        mixed.outputs,
         task,
     )
 
@@ -174,6 +185,8 @@ def member_hyper(config: MemberConfig, y_train: np.ndarray, cohort: Cohort) -> H
         target_shift=np.float32(shift),
         target_scale=np.float32(scale),
         optimizer=np.int32(cohort.optimizers.index(optimizer_name(config))),
+        loss=np.int32(cohort.losses.index(config.train.loss)),
+        output=np.int32(cohort.outputs.index(config.model.output_activation)),
         schedule=schedules.schedule_hyper(config.train.schedule),
         arch=arch_of(config, cohort.layout),
     )
