@@ -101,6 +101,7 @@ MIXED = [
     {"activation": "prelu", "optimizer": "nadam", "n_layers": 1, "units": 25},
 ]
 PADDED = (5, 32)  # depth and width every member is laid out at
+REGRESSION = [("mse", "linear"), ("mae", "tanh"), ("huber", "sigmoid"), ("mse", "softplus")]
 
 
 def mixed_population(dataset: Dataset) -> tuple[list[MemberConfig], Cohort, Cohort]:
@@ -195,8 +196,8 @@ def assert_padding_is_zero(params: dict, config: MemberConfig) -> None:
 
 def option_groups() -> list[tuple[str, list[dict]]]:
     """Every activation, initializer, optimizer and loss at least once, in few programs: the
-    iris members share one (their choices are per-member indices); a regression loss and
-    output activation make a program each."""
+    iris members share one, the regression members another (their choices are per-member
+    indices)."""
     activations, initializers, optimizers = ACTIVATIONS, INITIALIZERS[1:], OPTIMIZERS
     iris = [
         {
@@ -214,17 +215,9 @@ def option_groups() -> list[tuple[str, list[dict]]]:
         }
         for i, activation in enumerate(activations)
     ]
-    regression = [
-        ("diabetes", [{"loss": loss, "output_activation": output}])
-        for loss, output in [
-            ("mse", "linear"),
-            ("mae", "tanh"),
-            ("huber", "sigmoid"),
-            ("mse", "softplus"),
-        ]
-    ]
+    regression = [{"loss": loss, "output_activation": output} for loss, output in REGRESSION]
     binary = ("breast_cancer", [{"optimizer": "sgd", "learning_rate": 0.01}])
-    return [("iris", iris), *regression, binary]
+    return [("iris", iris), ("diabetes", regression), binary]
 
 
 @pytest.mark.parametrize(("source", "group"), option_groups(), ids=lambda v: str(v)[:60])
@@ -321,3 +314,34 @@ def test_a_diverging_member_is_flagged_and_leaves_the_others_bit_identical(
     for name in ("loss", "rmse", "train_loss"):
         np.testing.assert_array_equal(quiet[name][:2], noisy[name][:2])
     np.testing.assert_array_equal(quiet_state.best_score[:2], noisy_state.best_score[:2])
+
+
+@pytest.mark.contract
+def test_a_regression_member_trains_like_itself_alone_beside_other_losses_and_outputs(
+    diabetes: Dataset,
+) -> None:
+    settings = Settings("rmse", maximize=False, patience=None, min_delta=0.0, record_steps=True)
+    values = {"units": 8, "batch_size": 16, "learning_rate": 3e-3}
+    configs = [
+        resolve(values | {"loss": loss, "output_activation": output}, "regression", 1)
+        for loss, output in REGRESSION
+    ]
+    cohort, hyper, keys = population(diabetes, configs, settings)
+    assert (len(cohort.losses), len(cohort.outputs)) == (3, 4)  # one program holds them all
+    data = device_data(diabetes)
+    together = population_trainer(cohort, settings)
+    start = together.init(keys, hyper, data.X_train[:1])
+    _, history = together.run(start, hyper, data, 2)
+    for i, config in enumerate(configs):
+        own = cohort_of(config, "regression")
+        assert (len(own.losses), len(own.outputs)) == (1, 1)
+        own_hyper = jax.tree.map(
+            lambda a: a[0], stack_hypers([member_hyper(config, diabetes.train.y, own)])
+        )
+        trainer = make_trainer(own, settings)
+        member = trainer.init(keys[i], own_hyper, data.X_train[:1])
+        _, alone = jax.jit(trainer.run, static_argnums=3)(member, own_hyper, data, 2)
+        np.testing.assert_allclose(
+            alone["step_losses"], history["step_losses"][i], rtol=STEP_RTOL, atol=STEP_ATOL
+        )
+        np.testing.assert_allclose(alone["rmse"], history["rmse"][i], rtol=1e-5)

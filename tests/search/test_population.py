@@ -131,3 +131,24 @@ def test_stacking_a_populations_hyperparameters_compiles_nothing() -> None:
     assert traced == []
     assert isinstance(hyper.learning_rate, jax.Array) and hyper.learning_rate.shape == (13,)
     np.testing.assert_allclose(np.asarray(hyper.learning_rate), [10.0**-k for k in range(13)])
+
+
+def test_regression_members_that_differ_in_loss_and_output_share_one_program() -> None:
+    space = load_space(REPO / "search_spaces" / "article.yaml", "regression")
+    palette = Palette.of_space(space)
+    pairs = [("mse", "linear"), ("mae", "tanh"), ("huber", "softplus")]
+    configs = [
+        resolve({"loss": loss, "output_activation": output, "batch_size": 16}, "regression", 1)
+        for loss, output in pairs
+    ]
+    cohorts = {cohort_of(config, "regression", palette) for config in configs}
+    assert len(cohorts) == 1
+    (cohort,) = cohorts
+    assert cohort.losses == ("mse", "mae", "huber")
+    assert cohort.outputs == ("linear", "tanh", "sigmoid", "softplus")
+    for config, pair in zip(configs, pairs, strict=True):
+        hyper = member_hyper(config, np.arange(3.0), cohort)
+        assert (cohort.losses[hyper.loss], cohort.outputs[hyper.output]) == pair
+    # A classification member holds its task's own loss and output, whatever the space lists.
+    digits = cohort_of(resolve({}, "multiclass", 10), "multiclass", palette)
+    assert (digits.losses, digits.outputs) == (("cross_entropy",), ("softmax",))
