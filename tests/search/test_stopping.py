@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 
@@ -24,8 +23,8 @@ def test_a_deadline_in_the_past_reads_as_timed_out_with_its_reason() -> None:
 def test_ctrl_c_asks_to_stop_and_a_second_stops_at_once() -> None:
     before = signal.getsignal(signal.SIGINT)
     with StopRequest() as request:
-        os.kill(os.getpid(), signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)  # handled before it returns, in this thread
         assert request.interrupted and request.requested and request.reason == INTERRUPTED
         with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is before  # the handler before it, back

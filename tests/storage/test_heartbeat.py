@@ -16,7 +16,7 @@ from jaxsweep.storage.heartbeat import ATTR, Heartbeat
 from jaxsweep.storage.optuna_internals import storage_of, trial_id
 from jaxsweep.storage.urls import open_storage
 
-CONFIG = HeartbeatConfig(interval=1, grace=2, max_retry=1)
+CONFIG = HeartbeatConfig(interval=1, grace=60, max_retry=1)  # beats every second
 
 
 def journal_study(folder: Path) -> optuna.Study:
@@ -31,7 +31,7 @@ def test_on_a_journal_a_silent_trial_is_failed_and_retried(tmp_path: Path) -> No
     silent, alive, never = study.ask(), study.ask(), study.ask()
     heartbeat.beat([trial_id(silent), trial_id(alive)], running=True)
     assert ATTR in study.trials[alive.number].system_attrs  # at once, not after an interval
-    storage_of(study).set_trial_system_attr(trial_id(silent), ATTR, time.time() - 60)
+    storage_of(study).set_trial_system_attr(trial_id(silent), ATTR, time.time() - 600)
     heartbeat.fail_stale()
     states = {t.number: t.state for t in study.trials}
     assert states[silent.number] == TrialState.FAIL
@@ -63,7 +63,7 @@ def test_the_thread_beats_every_interval_for_running_trials_only(tmp_path: Path)
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # jaxsweep beats itself
 def test_on_a_database_optunas_own_heartbeat_is_recorded(tmp_path: Path) -> None:
     database = tmp_path / "study.db"
-    storage = open_storage(f"sqlite:///{database}", heartbeat=(1, 2, 1))
+    storage = open_storage(f"sqlite:///{database}", heartbeat=(1, 60, 1))
     study = optuna.create_study(storage=storage, study_name="s")
     heartbeat = Heartbeat(study, CONFIG)
     assert heartbeat.native
