@@ -99,6 +99,24 @@ def test_the_diverging_rate_is_where_the_loss_turns_up_for_good() -> None:
     assert read_curve("adam", "member", rates, exploding, 0.5, 1.25).diverged_at == 250
 
 
+def test_a_loss_that_never_turns_up_is_read_where_it_fell_a_hundredfold() -> None:
+    # A small table the network memorises: the loss falls all the way to the top of the range
+    # (wine's fell to 1e-6 at a rate of 10). Reading the top as the diverging rate suggested 5.
+    steps = np.arange(400)
+    rates = np.geomspace(1e-6, 10.0, 400)
+    noise = 1 + 0.05 * np.random.default_rng(0).normal(size=400)
+    falling = np.exp(-np.maximum(steps - 150, 0) / 20.0) * noise  # 1 until step 150, then down
+    curve = read_curve("sgd", "member", rates, falling, DEFAULT.smoothing, DEFAULT.turn_up)
+    hundredfold = 150 + 20 * np.log(100)  # step 242
+    assert curve.diverged_at is None and curve.fitted_at is not None
+    assert abs(curve.fitted_at - hundredfold) <= 8  # the smoothing rounds the fall off
+    assert curve.diverging_lr == rates[curve.fitted_at]
+    # One that falls less than a hundredfold keeps the range's top.
+    shallow = 0.5 + 0.5 * falling
+    curve = read_curve("sgd", "member", rates, shallow, DEFAULT.smoothing, DEFAULT.turn_up)
+    assert curve.fitted_at is None and curve.diverging_lr == rates[-1]
+
+
 def test_the_vmapped_finder_gives_each_member_its_own_curve(iris: Dataset) -> None:
     configs = [
         resolve({"optimizer": opt, "units": 8, "batch_size": 16}, "multiclass", 3)

@@ -71,7 +71,8 @@ def plot_lr_find(
 ) -> Path:
     """Smoothed loss against the learning rate (log scale), a curve per member up to where its
     loss exploded, coloured by optimizer. Per optimizer: the search window shaded, the
-    diverging rate (dash-dot), the suggestion, half of it (dashed), and Smith's steepest
+    diverging rate (dash-dot; where a loss that never turned up fell a hundredfold), the
+    suggestion, half of it (dashed), and Smith's steepest
     descent (dotted), each the median over members."""
     figure, axes = plt.subplots(figsize=(8, 5))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -102,7 +103,7 @@ def plot_lr_find(
     axes.set_xlabel("learning rate")
     axes.set_ylabel("smoothed training loss")
     axes.set_title(
-        "LR range test: shaded, the search window; dash-dot, diverging rate;\n"
+        "LR range test: shaded, the search window; dash-dot, diverging rate (or a 100x fall);\n"
         "dashed, suggestion (half of it); dotted, steepest descent",
         fontsize=10,
     )

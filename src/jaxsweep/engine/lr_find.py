@@ -2,7 +2,8 @@
 
 Each member trains with a learning rate that grows exponentially from ``min_lr`` to ``max_lr``
 (``optax.exponential_decay`` with a rate above one). Its loss curve is smoothed without lag, and
-its diverging rate is where the smoothed loss turns up for good after its minimum (``read_curve``).
+its diverging rate is where the smoothed loss turns up for good after its minimum, or, on a curve
+that never turns up, where it has fallen a hundredfold (``read_curve``).
 Per optimizer, the suggestion is the article's rule, half the diverging rate, taken as the median
 over members (architectures and seeds) so that it is stable; Smith's steepest-descent point and
 the spread across members are reported beside it.
@@ -32,6 +33,11 @@ from jaxsweep.engine.train import init_variables, make_step, shuffled_rows, trai
 WINDOW_BELOW, WINDOW_ABOVE = 10.0, 2.0
 SKIP_START = 10  # Smith: the first steps' slope is noise
 EXPLODED = 4.0  # a running average this many times its lowest: the loss has exploded
+# A curve that never turns up (a small table the network memorises: wine's loss falls to 1e-6 at a
+# rate of 10) reads its diverging rate where the smoothed loss is this share of its start: past
+# it the network fits its training rows, and larger rates only memorise faster. Against
+# benchmarks/lr_truth.py's grid, wine's suggestions were 5 (accuracy 0.33 for SGD) without it.
+FITTED = 0.01
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class Curve:
     smoothed: np.ndarray  # NaN from the step where the loss exploded
     minimum_at: int  # index of the smoothed loss's minimum
     diverged_at: int | None  # index of the first step of the turn up; None if it never turned
+    fitted_at: int | None  # a curve that never turned: where its loss had fallen to FITTED
     diverging_lr: float
     steepest_lr: float
 
@@ -130,21 +137,26 @@ def read_curve(
     """Read a member's curve. Its *diverging rate* is where the smoothed loss turns up for
     good: the first step past the minimum from which the smoothed loss stays above ``turn_up``
     times the minimum (or the loss explodes). Noise past the minimum that comes back down is
-    not a turn; a rise that never comes back is, from its first step. Smith's steepest descent
-    is searched before the minimum only: past it the loss climbs, and its noise has no
-    descent to find."""
+    not a turn; a rise that never comes back is, from its first step. A curve that never turns
+    up is read where it has fallen to ``FITTED`` times its start (the range's top if it never
+    falls that far). Smith's steepest descent is searched before the minimum only: past it the
+    loss climbs, and its noise has no descent to find."""
     end = exploded_at(losses, beta)
     smoothed = np.full(len(losses), np.nan)
     if end == 0:  # the very first loss was not finite
         first = float(rates[0])
-        return Curve(optimizer, label, rates, losses, smoothed, 0, 0, first, first)
+        return Curve(optimizer, label, rates, losses, smoothed, 0, 0, None, first, first)
     smoothed[:end] = smooth(losses[:end], beta)
     lowest = int(np.argmin(smoothed[:end]))
     below = np.flatnonzero(smoothed[:end] <= turn_up * smoothed[lowest])
     diverged_at: int | None = int(below[-1]) + 1  # the last step still near the minimum, +1
+    fitted_at = None
     if diverged_at == len(losses):
-        diverged_at = None  # it never turned up: the range's top is the diverging rate
-    diverging_lr = float(rates[-1] if diverged_at is None else rates[diverged_at])
+        diverged_at = None
+        fitted = np.flatnonzero(smoothed[:end] <= FITTED * smoothed[0])
+        fitted_at = int(fitted[0]) if len(fitted) else None
+    reading = diverged_at if diverged_at is not None else fitted_at
+    diverging_lr = float(rates[-1] if reading is None else rates[reading])
     usable = slice(min(SKIP_START, max(0, lowest - 1)), lowest + 1)
     if lowest + 1 - usable.start >= 2:
         slope = np.gradient(smoothed[usable], np.log(rates[usable]))
@@ -152,7 +164,16 @@ def read_curve(
     else:
         steepest = float(rates[0])
     return Curve(
-        optimizer, label, rates, losses, smoothed, lowest, diverged_at, diverging_lr, steepest
+        optimizer,
+        label,
+        rates,
+        losses,
+        smoothed,
+        lowest,
+        diverged_at,
+        fitted_at,
+        diverging_lr,
+        steepest,
     )
 
 

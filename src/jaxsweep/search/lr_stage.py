@@ -212,6 +212,7 @@ def curve_json(curve: Curve) -> dict[str, Any]:
         "diverging_lr": curve.diverging_lr,
         "steepest_lr": curve.steepest_lr,
         "diverged_at": curve.diverged_at,
+        "fitted_at": curve.fitted_at,
         "minimum_lr": curve.minimum_lr,
         "learning_rates": curve.learning_rates.tolist(),
         "smoothed_loss": [float(v) if np.isfinite(v) else None for v in curve.smoothed],
