@@ -1,11 +1,13 @@
 """Does the LR range test help? A staged sweep (lr_find, then the search in each optimizer's
 window) against the search alone, at an equal wall-clock budget: both run under the same
-`timeout`, which counts the range test's time too. Four classification tables
-(digits, wine, breast cancer, a synthetic 5,000-row table), several seeds, the two sweeps
-alternated; a warm-up pair per table first, so that neither pays the compiles. Writes a
-Markdown/JSON table: the median best validation accuracy of each, per table.
+`timeout`, which counts the range test's time too. Four classification tables by default
+(digits, wine, breast cancer, a synthetic 5,000-row table), and regression ones on request
+(diabetes, Friedman #1: by RMSE), several seeds, the two sweeps alternated; a warm-up pair per
+table first, so that neither pays the compiles. Writes a Markdown/JSON table: the median best
+validation metric of each, per table.
 
     python benchmarks/staged_vs_single.py [--seeds 5] [--budget 45] [--space article]
+    python benchmarks/staged_vs_single.py --datasets diabetes,friedman --report NAME
 """
 
 from __future__ import annotations
@@ -33,6 +35,16 @@ SPACES = {
 }
 DATASETS = ("digits", "wine", "breast_cancer", "synthetic")
 VARIANTS = {"single": ["search"], "staged": ["lr_find", "search"]}
+REGRESSION = ("diabetes", "friedman")  # read by RMSE, lower is better
+
+
+def metric_of(name: str) -> tuple[str, bool]:
+    """The table's metric and whether it is maximised."""
+    return ("rmse", False) if name in REGRESSION else ("accuracy", True)
+
+
+def at_least_as_good(a: float, b: float, maximize: bool) -> bool:
+    return a >= b if maximize else a <= b
 
 
 def one_sweep(
@@ -43,10 +55,11 @@ def one_sweep(
     args: argparse.Namespace,
     warm_up: bool = False,
 ) -> dict[str, Any]:
-    """One sweep under the budget: its best validation accuracy (0 when no trial completed) and
-    how many trials completed. ``warm_up``: two populations, no time budget, to compile every
-    cohort's programs before the timed sweeps."""
+    """One sweep under the budget: its best validation metric (the worst possible when no trial
+    completed) and how many trials completed. ``warm_up``: two populations, no time budget, to
+    compile every cohort's programs before the timed sweeps."""
     study = f"{Path(source).stem}-{seed}-{variant}-{args.space}"
+    metric, maximize = metric_of(Path(source).stem)
     document = {
         "study": study,
         "data": {"source": source},
@@ -58,7 +71,7 @@ def one_sweep(
         "epochs": args.epochs,
         "early_stopping": {"patience": 5},
         "pruner": {"type": "median", "n_startup_trials": 8, "n_warmup_steps": 5},
-        "metric": {"name": "accuracy"},
+        "metric": {"name": metric},
         "stages": VARIANTS[variant],
         "storage": f"sqlite:///{(folder / f'{study}.db').as_posix()}",
         "results": str(folder / "results"),
@@ -70,7 +83,8 @@ def one_sweep(
     run_sweep(config, Console(quiet=True))
     search = optuna.load_study(study_name=study, storage=config.storage_url)
     values = [t.value for t in search.trials if t.value is not None]
-    return {"best": max(values, default=0.0), "complete": len(values), "trials": len(search.trials)}
+    best = max(values, default=0.0) if maximize else min(values, default=float("inf"))
+    return {"best": best, "complete": len(values), "trials": len(search.trials)}
 
 
 def main() -> None:
@@ -81,6 +95,7 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--report", default="staged_vs_single", help="results/NAME.md and .json")
     args = parser.parse_args()
     quiet_optuna()
     rows = []
@@ -98,19 +113,25 @@ def main() -> None:
                     print(name, seed, variant, runs[variant][-1], flush=True)
             rows.append(summary(name, runs))
     text = table(rows, args)
-    report.write("staged_vs_single", text, {"args": vars(args), "rows": rows})
+    report.write(args.report, text, {"args": vars(args), "rows": rows})
     print(text)
 
 
 def summary(name: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     best = {v: [r["best"] for r in runs[v]] for v in runs}
+    metric, maximize = metric_of(name)
+    median = {v: statistics.median(best[v]) for v in runs}
     return {
         "dataset": name,
-        "median": {v: statistics.median(best[v]) for v in runs},
+        "metric": metric,
+        "maximize": maximize,
+        "median": median,
+        "median_staged_as_good": at_least_as_good(median["staged"], median["single"], maximize),
         "best": best,
         "complete": {v: statistics.median(r["complete"] for r in runs[v]) for v in runs},
         "staged_wins_or_ties": sum(
-            a >= b for a, b in zip(best["staged"], best["single"], strict=True)
+            at_least_as_good(a, b, maximize)
+            for a, b in zip(best["staged"], best["single"], strict=True)
         ),
     }
 
@@ -118,16 +139,18 @@ def summary(name: str, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 def table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     lines = [
         f"{args.budget:g} s a sweep, {args.space} space, population {args.population}, "
-        f"{args.epochs} epochs, {args.seeds} seeds; best validation accuracy.",
+        f"{args.epochs} epochs, {args.seeds} seeds; best validation metric (accuracy, or "
+        "RMSE where the table says so: lower is better).",
         "",
-        "| table | search alone (median) | lr_find + search (median) | staged >= alone | "
+        "| table | search alone (median) | lr_find + search (median) | staged as good | "
         "per seed, alone | per seed, staged | completed trials (median) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         lines.append(
-            f"| {r['dataset']} | {r['median']['single']:.4f} | {r['median']['staged']:.4f} | "
-            f"{'yes' if r['median']['staged'] >= r['median']['single'] else 'no'} "
+            f"| {r['dataset']} ({r['metric']}) | {r['median']['single']:.4f} | "
+            f"{r['median']['staged']:.4f} | "
+            f"{'yes' if r['median_staged_as_good'] else 'no'} "
             f"({r['staged_wins_or_ties']} of {len(r['best']['staged'])} seeds) | "
             f"{', '.join(f'{v:.4f}' for v in r['best']['single'])} | "
             f"{', '.join(f'{v:.4f}' for v in r['best']['staged'])} | "
