@@ -97,25 +97,25 @@ def workers_sweep(folder: Path, storage: str, study: str) -> Path:
     )
 
 
-def shared_run(folder: Path, url: str) -> tuple[str, list[subprocess.CompletedProcess[str]]]:
+def shared_run(folder: Path, url: str) -> list[subprocess.CompletedProcess[str]]:
     """Runs the workers on one study until they have shared it: on a loaded machine one worker
     can meet the budget alone while the other is still importing JAX, which passes but proves
-    nothing about sharing. Each attempt takes a fresh study; the study's name and what the
-    workers printed come back."""
+    nothing about sharing. Each attempt takes a fresh study; what the workers printed comes
+    back."""
     for attempt in range(ATTEMPTS):
         study = f"shared-{attempt}"
         results = run_workers(workers_sweep(folder, url, study))
         for result in results:
             assert result.returncode == 0, result.stderr
             assert "Traceback" not in result.stderr
-        loaded = optuna.load_study(study_name=study, storage=open_storage(url))
-        complete = loaded.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+        complete = check_one_study(url, study)  # an attempt not shared still meets its budget
         if len({t.user_attrs["worker"] for t in complete}) > 1:
-            return study, results
+            return results
     pytest.fail(f"in {ATTEMPTS} attempts one worker always met the budget alone")
 
 
-def check_one_study(url: str, name: str) -> None:
+def check_one_study(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    """The study holds exactly the budget's complete trials; those come back."""
     study = optuna.load_study(study_name=name, storage=open_storage(url))
     states = optuna.trial.TrialState
     complete = study.get_trials(states=(states.COMPLETE,))
@@ -126,6 +126,7 @@ def check_one_study(url: str, name: str) -> None:
         # last trials, failed before they were sampled or trained
         assert trial.state == states.FAIL and trial.params == {}
         assert trial.user_attrs["stopped"].startswith("surplus")
+    return complete
 
 
 @pytest.mark.parametrize("file", ["journal:///{}/shared.log", "sqlite:///{}/shared.db"])
@@ -133,15 +134,13 @@ def test_workers_share_a_file(tmp_path: Path, file: str) -> None:
     """On SQLite each worker keeps its own running trials (``trial_cache``) and must still see
     every other worker's: the budget is met exactly."""
     url = file.format(tmp_path.as_posix())
-    study, _ = shared_run(tmp_path, url)
-    check_one_study(url, study)
+    shared_run(tmp_path, url)
 
 
 def test_workers_share_postgresql_and_never_show_its_password(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    study, results = shared_run(tmp_path, postgres_url)
-    check_one_study(postgres_url, study)
+    results = shared_run(tmp_path, postgres_url)
     for result in results:
         assert PASSWORD not in result.stdout + result.stderr
         assert "***" in result.stdout  # the URL is shown, masked
