@@ -342,6 +342,10 @@ def plot(runs: list[dict[str, Any]], budget: float, path: Path) -> None:
                 if shown:
                     ax.step(*zip(*shown, strict=True), where="post", color=colours[name], alpha=0.7,
                             label=name if run["seed"] == 0 else None)  # fmt: skip
+        if not maximize:  # a diverged early trial (RMSE 1e5) would flatten every curve
+            finals = [best_by(c, budget, False) for r in runs if r["table"] == table
+                      for c in r["curves"].values()]  # fmt: skip
+            ax.set_ylim(0, 2 * max(f for f in finals if f is not None))
         ax.set_title(f"{table} ({'accuracy' if maximize else 'RMSE'}, validation)")
         ax.set_xlabel("seconds")
         ax.legend(fontsize=7)
