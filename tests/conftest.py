@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny real datasets, sweep files written to tmp, and the real CLI."""
+"""Shared fixtures: tiny real datasets, sweep files written to tmp, the real CLI and waits on it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from tests.xla_flags import xla_flags_for_tests
 os.environ["XLA_FLAGS"] = xla_flags_for_tests(os.environ)  # before JAX starts
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ from jaxsweep.config import DataConfig
 from jaxsweep.data.dataset import Dataset, load_dataset
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from jaxsweep.app.checkpoint import Model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,6 +132,23 @@ def untrained_model(dataset: Dataset, **values: object) -> Model:
     variables = MLP(layout).init(key, dataset.train.X[:1], arch, 0.0, key, False)
     preprocessing = Preprocessing(dataset.preprocessor, 0.0, 1.0, dataset.task, dataset.classes)
     return Model(config, variables, preprocessing, layout)
+
+
+# Generous: a run's first trials wait for its compile, which a slow or busy machine can take
+# minutes over. A wait fails the test with what it waited for, never acts on regardless.
+WAIT_S = 300
+
+
+def wait_for(condition: Callable[[], bool], what: str, process: subprocess.Popen) -> None:
+    """Poll ``condition`` until it holds; fail if ``process`` ends or ``WAIT_S`` pass first."""
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"the process ended (exit code {process.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"{what}: not within {WAIT_S} s")
+        time.sleep(0.1)
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -10,8 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -21,7 +19,7 @@ import yaml
 
 from jaxsweep.storage.heartbeat import ATTR as HEARTBEAT
 from jaxsweep.storage.urls import open_storage
-from tests.conftest import one_structure_space, run_cli, tiny_sweep
+from tests.conftest import one_structure_space, run_cli, tiny_sweep, wait_for
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -37,23 +35,6 @@ def load(folder: Path, name: str = "digits", storage: str | None = None) -> optu
 
 def storage_of(folder: Path) -> str:
     return f"sqlite:///{folder / 'results' / 'digits' / 'study.db'}"
-
-
-# Generous: a run's first trials wait for its compile, which a slow or busy machine can take
-# minutes over. A wait fails the test with what it waited for, never acts on regardless.
-WAIT_S = 300
-
-
-def wait_for(condition: Callable[[], bool], what: str, process: subprocess.Popen) -> None:
-    """Poll ``condition`` until it holds; fail if ``process`` ends or ``WAIT_S`` pass first."""
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if process.poll() is not None:
-            pytest.fail(f"the run ended (exit code {process.returncode}) before {what}")
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"{what}: not within {WAIT_S} s")
-        time.sleep(0.1)
 
 
 def test_run_fills_the_study_and_writes_the_best_params(finished_sweep) -> None:

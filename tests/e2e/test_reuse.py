@@ -7,7 +7,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import yaml
 import jaxsweep
 from jaxsweep.config import load_sweep
 from jaxsweep.data.dataset import load_dataset
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +79,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url):
+            return True
+    except OSError:
+        return False
+
+
 def test_dashboard_serves_the_study_on_localhost(trained) -> None:
     folder, _, _ = trained
     port = free_port()
@@ -98,16 +105,10 @@ def test_dashboard_serves_the_study_on_localhost(trained) -> None:
         text=True,
     )
     try:
-        studies = None
-        deadline = time.monotonic() + 60  # a loaded machine imports the dashboard slowly
-        while studies is None:
-            assert server.poll() is None, f"the dashboard ended: {server.stdout.read()}"
-            assert time.monotonic() < deadline, "the dashboard did not answer within 60 s"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies") as reply:
-                    studies = json.load(reply)
-            except OSError:
-                time.sleep(0.2)
+        listing = f"http://127.0.0.1:{port}/api/studies"
+        wait_for(lambda: answers(listing), "the dashboard answered", server)
+        with urllib.request.urlopen(listing) as reply:
+            studies = json.load(reply)
         names = {s["study_name"]: s["study_id"] for s in studies["study_summaries"]}
         assert set(names) == {"digits", "digits-lr_find", "digits-schedule"}
         url = f"http://127.0.0.1:{port}/api/studies/{names['digits']}"
