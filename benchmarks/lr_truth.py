@@ -235,6 +235,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"\nWithin a factor of {TARGET_FACTOR:g} of the {what} rates: {hits} of {len(rows)} "
             f"pairs ({hits / len(rows):.0%}; target {TARGET_SHARE:.0%})."
         )
+    inside = sum(r["best_in_window"] for r in rows)
+    lines.append(f"\nThe best rates in the search window: {inside} of {len(rows)} pairs.")
     lines.append(
         "\n'within noise': every grid rate whose smoothed mean is within one pooled standard "
         "error of a mean of the best (pooled over the best and its neighbours: the seeds cannot "

@@ -146,15 +146,17 @@ def test_the_vmapped_finder_gives_each_member_its_own_curve(iris: Dataset) -> No
     assert not np.allclose(losses[0], losses[1])  # different seeds, different curves
 
 
-def test_suggestions_are_medians_with_spread_and_a_window_up_to_the_diverging_rate() -> None:
+def test_suggestions_are_medians_with_spread_and_a_window_past_the_diverging_rate() -> None:
     rates = np.geomspace(MIN_LR, MAX_LR, STEPS)
     curves = []
     for diverge in (0.1, 0.2, 0.4):
-        losses = np.where(rates < diverge, 1.0 / (1 + 100 * rates), 1e3)
+        losses = np.where(rates < diverge, 1.0 / (1 + 1e4 * rates), 1e3)  # steepest at 1e-4
         curves.append(read_curve("sgd", str(diverge), rates, losses, 0.5, DEFAULT.turn_up))
     suggestion = suggest(curves)["sgd"]
     assert suggestion.learning_rate == pytest.approx(0.1, rel=0.1)  # half the median 0.2
     assert suggestion.spread[0] < suggestion.learning_rate < suggestion.spread[1]
     low, high = suggestion.window
-    assert low < suggestion.learning_rate < high == pytest.approx(suggestion.diverging)
+    assert low == pytest.approx(suggestion.learning_rate / 10)
+    assert suggestion.steepest < low / 10  # reported, but it does not widen the window
+    assert high == pytest.approx(1.5 * suggestion.diverging)
     assert suggestion.diverging == pytest.approx(0.2, rel=0.1)
