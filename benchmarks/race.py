@@ -17,6 +17,7 @@ reached 0.97; writes Markdown/JSON and a PNG of the best-so-far curves.
 
     pip install torch==2.13.0   # the PyTorch contestant (skipped, and said so, without it)
     python benchmarks/race.py [--budget 240] [--seeds 3] [--tables digits,synthetic,friedman]
+    python benchmarks/race.py --tables digits,friedman --report race_digits_friedman
 """
 
 from __future__ import annotations
@@ -260,6 +261,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=240.0, help="seconds a contestant")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--tables", default="digits,synthetic,friedman")
+    parser.add_argument("--report", default="race", help="results/NAME.md, .json and .png")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     peers: dict[str, Trainer | None] = {
@@ -282,8 +284,8 @@ def main() -> None:
                 runs.append({"table": table, "seed": seed, "curves": curves})
                 print(table, seed, {n: len(c) for n, c in curves.items()}, flush=True)
     text = summary(runs, args)
-    plot(runs, args.budget, HERE / "results" / "race.png")
-    report.write("race", text, {"args": vars(args), "runs": runs})
+    plot(runs, args.budget, HERE / "results" / f"{args.report}.png")
+    report.write(args.report, text, {"args": vars(args), "runs": runs})
     print(text)
 
 
