@@ -15,6 +15,7 @@ import optuna
 from rich.console import Console
 from rich.table import Table
 
+from jaxsweep.engine.cohort import steps_per_epoch
 from jaxsweep.engine.lr_find import Curve, Suggestion, population_range_test, read_curve, suggest
 from jaxsweep.search.member_config import MemberConfig, resolve
 from jaxsweep.search.population import (
@@ -73,7 +74,8 @@ def run_range_tests(prepared: Prepared) -> list[Curve]:
         groups[cohort_of(member[2], dataset.task, palette)].append(member)
     curves = []
     for cohort, group in groups.items():
-        test = population_range_test(cohort, settings.steps, settings.min_lr, settings.max_lr)
+        steps = settings.steps_for(steps_per_epoch(dataset.train.X.shape[0], cohort.batch_size))
+        test = population_range_test(cohort, steps, settings.min_lr, settings.max_lr)
         hyper = stack_hypers([member_hyper(m[2], dataset.train.y, cohort) for m in group])
         keys = member_keys(prepared.config.seed + MEMBER_SEED_OFFSET, [m[3] for m in group])
         rates, losses = jax.device_get(test(keys, hyper, data))
