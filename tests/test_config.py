@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxsweep.config import load_sweep
+from jaxsweep.config import LrFindConfig, load_sweep
 from jaxsweep.errors import UserError
 from tests.conftest import REPO, tiny_sweep, write_yaml
 
@@ -82,3 +82,15 @@ def test_a_bad_override_names_the_flag(tmp_path: Path) -> None:
 def test_the_shipped_sweeps_are_valid() -> None:
     for path in sorted((REPO / "sweeps").glob("*.yaml")):
         assert load_sweep(path).study
+
+
+def test_the_range_test_takes_at_least_its_steps_and_epochs_and_at_most_max_steps() -> None:
+    settings = LrFindConfig(steps=400, epochs=10, max_steps=2000)
+    assert settings.steps_for(steps_per_epoch=20) == 400  # 10 epochs are 200 steps
+    assert settings.steps_for(steps_per_epoch=90) == 900
+    assert settings.steps_for(steps_per_epoch=1000) == 2000
+
+
+def test_max_steps_below_steps_names_the_key(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"lr_find.*max_steps 300 must not be below steps 400"):
+        load_sweep(tiny_sweep(tmp_path, lr_find={"steps": 400, "max_steps": 300}))

@@ -80,6 +80,7 @@ def test_lr_find_stage_writes_its_outputs_and_a_rerun_reuses_them(
     adam = result["suggestions"]["adam"]
     assert adam["members"] == 2 and adam["window"][0] < adam["learning_rate"] < adam["window"][1]
     assert (results / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
+    assert {len(c["learning_rates"]) for c in result["curves"]} == {60}  # 30 epochs of 2 steps
     study = optuna.load_study(
         study_name="digits-lr_find", storage=f"sqlite:///{results / 'study.db'}"
     )
