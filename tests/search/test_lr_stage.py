@@ -11,10 +11,17 @@ import numpy as np
 import optuna
 import pytest
 
+from jaxsweep.config import load_sweep
 from jaxsweep.engine.lr_find import read_curve
-from jaxsweep.search.lr_stage import RECORDED_STEPS, recorded_steps, search_windows
+from jaxsweep.search.lr_stage import (
+    RECORDED_STEPS,
+    recorded_steps,
+    run_range_tests,
+    search_windows,
+)
+from jaxsweep.search.prepare import prepare
 from jaxsweep.search.space import load_space
-from tests.conftest import run_cli, write_yaml
+from tests.conftest import run_cli, tiny_sweep, write_yaml
 from tests.engine.test_lr_find import DEFAULT, MAX_LR, MIN_LR
 
 
@@ -80,7 +87,7 @@ def test_lr_find_stage_writes_its_outputs_and_a_rerun_reuses_them(
     adam = result["suggestions"]["adam"]
     assert adam["members"] == 2 and adam["window"][0] < adam["learning_rate"] < adam["window"][1]
     assert (results / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
-    assert {len(c["learning_rates"]) for c in result["curves"]} == {60}  # 30 epochs of 2 steps
+    assert {len(c["learning_rates"]) for c in result["curves"]} == {40}  # 10 epochs are 20 steps
     study = optuna.load_study(
         study_name="digits-lr_find", storage=f"sqlite:///{results / 'study.db'}"
     )
@@ -115,3 +122,14 @@ def test_lr_find_says_in_one_line_when_the_window_misses_the_spaces_range(
     lines = [line for line in result.stdout.splitlines() if "lies outside" in line]
     assert len(lines) == 1 and "adam" in lines[0] and "1e-09 - 1e-08" in lines[0]
     assert "space's range" in result.stdout  # the table's window column
+
+
+def test_the_range_test_covers_its_epochs_where_they_take_more_than_its_steps(
+    tmp_path: Path,
+) -> None:
+    settings = {"steps": 20, "epochs": 15, "architectures": 1, "seeds": 1}
+    config = load_sweep(tiny_sweep(tmp_path, stages=["lr_find", "search"], lr_find=settings))
+    curves = run_range_tests(prepare(config))
+    # iris: 90 training rows, 2 batches of 32 (small.yaml) an epoch, so 15 epochs are 30 steps
+    assert {len(c.learning_rates) for c in curves} == {30}
+    assert curves[0].learning_rates[-1] == pytest.approx(10.0, rel=1e-4)  # the whole range

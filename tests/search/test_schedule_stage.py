@@ -37,8 +37,10 @@ def test_schedule_stage_fixes_the_best_config_and_searches_schedules(
         assert config.train.schedule.kind == trial.params["schedule"]
         assert trial.user_attrs["stage"] == "schedule"
     best = yaml.safe_load((folder / "results" / "digits" / "best_params.yaml").read_text())
-    assert best["stage"] == "schedule" and best["study"] == "digits-schedule"
-    assert math.isclose(best["value"], schedule.best_value)
+    # the schedule's best if it beat the search's, else the search's: never worse
+    assert math.isclose(best["value"], max(search.best_value, schedule.best_value))
+    won = schedule.best_value > search.best_value
+    assert best["study"] == ("digits-schedule" if won else "digits")
 
 
 def test_the_schedule_stage_trains_every_schedule_in_one_program(tmp_path: Path) -> None:
