@@ -130,10 +130,10 @@ class LrFindConfig(_Strict):
     min_lr: Annotated[float, Field(gt=0)] = 1e-6
     max_lr: Annotated[float, Field(gt=0)] = 10.0
     steps: Annotated[int, Field(ge=20)] = 400
-    # A test that covers too few epochs reads its rate high: early in training a larger rate is
-    # tolerated. 400 steps were 2 epochs of the synthetic table's 3,000 training rows (batch 16)
-    # and read Adam at 0.029 against a best constant rate of 0.01; 10 epochs read 0.0095
-    # (benchmarks/lr_truth.py). On small tables 400 steps already cover more.
+    # A test that covers too few epochs read its rates high: 400 steps were 2 epochs of the
+    # synthetic table's 3,000 training rows (batch 16) and read Adam at 0.029 against a best
+    # constant rate of 0.01; 10 epochs read 0.0095 (benchmarks/lr_truth.py). On small tables
+    # 400 steps already cover more, and a longer test read their rates lower than the best.
     epochs: Annotated[float, Field(gt=0)] = 10.0
     max_steps: Annotated[int, Field(ge=20)] = 2000
     # Each pass of the zero-lag moving average (``lr_find.smooth``): 0.9 averages over about a
