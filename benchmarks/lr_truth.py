@@ -101,6 +101,8 @@ def measure(name: str, rates: np.ndarray, seeds: int, epochs: int) -> dict[str, 
             run["grids"][name_of_metric] = grid(prepare(load_sweep(path)), rates, seeds)
             run[f"grid_{name_of_metric}_s"] = time.perf_counter() - started
     run["metric"] = metric
+    # One network and batch size (``space``): one cohort, so every member has the same steps
+    assert len({len(c.learning_rates) for c in curves}) == 1
     run["curve_rates"] = curves[0].learning_rates.tolist()  # every member's, step by step
     run["curves"] = [
         {

@@ -17,7 +17,7 @@ reached 0.97; writes Markdown/JSON and a PNG of the best-so-far curves.
 
     pip install torch==2.13.0   # the PyTorch contestant (skipped, and said so, without it)
     python benchmarks/race.py [--budget 240] [--seeds 3] [--tables digits,synthetic,friedman]
-    python benchmarks/race.py --tables digits,friedman --report race_digits_friedman
+    python benchmarks/race.py --tables friedman --report race_friedman   # keeps race.md
 """
 
 from __future__ import annotations
