@@ -347,7 +347,9 @@ def plot(runs: list[dict[str, Any]], budget: float, path: Path) -> None:
         if not maximize:  # a diverged early trial (RMSE 1e5) would flatten every curve
             finals = [best_by(c, budget, False) for r in runs if r["table"] == table
                       for c in r["curves"].values()]  # fmt: skip
-            ax.set_ylim(0, 2 * max(f for f in finals if f is not None))
+            worst = max((f for f in finals if f is not None), default=None)
+            if worst is not None:  # none when no contestant finished a trial
+                ax.set_ylim(0, 2 * worst)
         ax.set_title(f"{table} ({'accuracy' if maximize else 'RMSE'}, validation)")
         ax.set_xlabel("seconds")
         ax.legend(fontsize=7)
