@@ -1,4 +1,5 @@
-"""Trials asked of Optuna, grouped by cohort: the cohorts with the fewest steps first."""
+"""Trials asked of Optuna, grouped by cohort: the cohorts with the fewest steps first; trials
+asked ahead, while a program trains."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from pathlib import Path
 import optuna
 
 from jaxsweep.config import load_sweep
+from jaxsweep.search.asker import Asker, propose_from_space
 from jaxsweep.search.prepare import prepare
 from jaxsweep.search.study import make_sampler
 from jaxsweep.search.sweep import run_search
+from jaxsweep.storage.heartbeat import Heartbeat
 from tests.conftest import tiny_sweep, write_yaml
 
 
@@ -37,3 +40,24 @@ def test_cohorts_with_the_fewest_steps_train_first(tmp_path: Path) -> None:
     }
     assert done[4] and done[32], done  # both cohorts in the one population
     assert max(done[32]) <= min(done[4])  # batches of 32: 8 times fewer steps an epoch
+
+
+def test_trials_asked_ahead_are_held_within_the_budget_and_a_population_then_refill_slots(
+    tmp_path: Path,
+) -> None:
+    config = load_sweep(tiny_sweep(tmp_path, population=4, trials=6))
+    prepared = prepare(config)
+    study = optuna.create_study(sampler=make_sampler(config))
+    heartbeat = Heartbeat(study, config.heartbeat)
+    asker = Asker(prepared, study, 6, "search", propose_from_space(prepared), heartbeat)
+    asker.ask_ahead(10)
+    assert len(asker.held) == 4  # a population's worth at most
+    asker.ask_ahead(10)
+    assert len(asker.held) == 4
+    cohort = asker.cohort(asker.held[0])
+    of_cohort = [slot for slot in asker.held if asker.cohort(slot) == cohort]
+    assert asker.refill(cohort, len(of_cohort)) == of_cohort  # the held ones, no new asks
+    assert len(study.trials) == 4
+    asker.take_held()
+    asker.ask_ahead(10)
+    assert len(study.trials) == 6  # the budget's 6 trials are all running: no more asked

@@ -77,6 +77,15 @@ class Asker:
             groups[self.cohort(slot)].append(slot)
         return dict(sorted(groups.items(), key=lambda group: -group[0].batch_size))
 
+    def ask_ahead(self, count: int) -> None:
+        """Ask up to ``count`` trials now and hold them (at most a population's worth), while
+        a program trains: the next ``refill`` finds them held."""
+        finished, running = count_trials(self.study)
+        room = self.budget - finished - running
+        count = min(count, room, self.prepared.config.population - len(self.held))
+        if count > 0:
+            self.held.extend(self.ask(count))
+
     def refill(self, cohort: Cohort, free: int) -> list[Slot]:
         """Up to ``free`` trials of ``cohort``: held ones first, then new ones while the budget
         allows (new ones of other cohorts are held, up to a population's worth)."""

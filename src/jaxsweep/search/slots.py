@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +33,20 @@ from jaxsweep.search.stopping import stop_request
 from jaxsweep.storage.optuna_internals import report_all
 
 Slot = tuple[optuna.Trial, Member]
-Refill = Callable[[Cohort, int], list[Slot]]  # (cohort, free slots) -> trials to train
+
+
+class Refiller(Protocol):
+    """Brings trials for freed slots (the search's ``Asker``)."""
+
+    def refill(self, cohort: Cohort, free: int) -> list[Slot]:
+        """Up to ``free`` trials of ``cohort`` to train."""
+        ...
+
+    def ask_ahead(self, count: int) -> None:
+        """Ask about ``count`` trials now and hold them for the next ``refill``."""
+        ...
+
+
 Prune = Callable[[list[optuna.Trial]], list[bool]]  # Optuna's verdict on each running trial
 
 
@@ -136,11 +149,11 @@ def train_cohort(
     prune: Prune | None,
     tell: Tell,
     size: int,
-    refill: Refill | None = None,
+    refiller: Refiller | None = None,
 ) -> int:
-    """Train ``group`` (at most ``size`` trials; see ``program_size``) and the trials ``refill``
-    brings, to the end; returns the epochs the program ran. ``tell`` hears the trials that
-    end at an epoch boundary together."""
+    """Train ``group`` (at most ``size`` trials; see ``program_size``) and the trials
+    ``refiller`` brings, to the end; returns the epochs the program ran. ``tell`` hears the
+    trials that end at an epoch boundary together."""
     group = _by_depth(group)
     program = Program(cohort, settings, seed, y_train, devices_for(size))
     program.start([m for _, m in group], size, data.X_train[:1])
@@ -151,13 +164,17 @@ def train_cohort(
     deadline = stop_request.deadline is not None
     chunk = 1 if prune is not None or settings.patience is not None or deadline else settings.epochs
     trainer = population_trainer(cohort, settings)
-    ran = 0
+    ran, freed = 0, 0
     while any(slots):
         if stop_request.requested:
             _end(jax.device_get(_fields(program.state)), slots, tell, stop_request.reason)
             break
         program.state, history = trainer.run(program.state, program.hyper, data, chunk)
         ran += chunk
+        if refiller is not None and freed:
+            # The call above runs on its own threads: Optuna samples the trials for the slots
+            # this boundary will likely free (as many as the last one freed) meanwhile.
+            refiller.ask_ahead(freed)
         history, now = jax.device_get((history, _fields(program.state)))  # one transfer
         stopped = now.stopped
         before = now.epoch - history["trained"].sum(axis=1)  # trained epochs are a prefix
@@ -181,8 +198,9 @@ def train_cohort(
         ]
         _end(now, slots, tell, None, done, set(pruned))
         free = [i for i, slot in enumerate(slots) if slot is None]
-        if refill is not None and free and not stop_request.requested:
-            _refill(program, slots, free, refill(cohort, len(free)), data)
+        freed = len(done)
+        if refiller is not None and free and not stop_request.requested:
+            _refill(program, slots, free, refiller.refill(cohort, len(free)), data)
     return ran
 
 

@@ -104,7 +104,7 @@ def _search_loop(
                     None if config.pruner.type == "none" else partial(should_prune, study),
                     lambda ended: tell_all(study, ended, prepared.settings),
                     size,
-                    asker.refill if config.refill else None,
+                    asker if config.refill else None,
                 )
                 progress.done, progress.best = finished_trials(study), best_value(study)
                 on_progress(progress)
