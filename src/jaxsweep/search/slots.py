@@ -4,7 +4,8 @@ The program trains every slot an epoch (or all epochs, when nothing can free a s
 time. At each boundary, Optuna hears each trial's epochs and may prune it; a trial that is
 pruned, stops early, diverges or reaches the last epoch is told and leaves its slot, and the
 slot is given to the next trial Optuna proposes for this cohort (like continuous batching), so
-the program stays full until the budget is spent. Each trial's epochs count from its own start.
+the program stays full until the budget is spent. Optuna proposes while the epoch trains: the
+host samples as the cores train. Each trial's epochs count from its own start.
 """
 
 from __future__ import annotations
@@ -171,7 +172,7 @@ def train_cohort(
             break
         program.state, history = trainer.run(program.state, program.hyper, data, chunk)
         ran += chunk
-        if refiller is not None and freed:
+        if refiller is not None and freed and not stop_request.requested:
             # The call above runs on its own threads: Optuna samples the trials for the slots
             # this boundary will likely free (as many as the last one freed) meanwhile.
             refiller.ask_ahead(freed)
