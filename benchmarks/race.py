@@ -344,18 +344,33 @@ def plot(runs: list[dict[str, Any]], budget: float, path: Path) -> None:
                 if shown:
                     ax.step(*zip(*shown, strict=True), where="post", color=colours[name], alpha=0.7,
                             label=name if run["seed"] == 0 else None)  # fmt: skip
-        if not maximize:  # a diverged early trial (RMSE 1e5) would flatten every curve
-            finals = [best_by(c, budget, False) for r in runs if r["table"] == table
-                      for c in r["curves"].values()]  # fmt: skip
-            worst = max((f for f in finals if f is not None), default=None)
-            if worst is not None:  # none when no contestant finished a trial
-                ax.set_ylim(0, 2 * worst)
+        limits = y_limits([c for r in runs if r["table"] == table for c in r["curves"].values()],
+                          budget, maximize)  # fmt: skip
+        if limits is not None:  # none when no contestant finished a trial
+            ax.set_ylim(*limits)
         ax.set_title(f"{table} ({'accuracy' if maximize else 'RMSE'}, validation)")
         ax.set_xlabel("seconds")
         ax.legend(fontsize=7)
     path.parent.mkdir(exist_ok=True)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
+
+
+def y_limits(curves: list[Curve], budget: float, maximize: bool) -> tuple[float, float] | None:
+    """From the worst best-so-far at an eighth of the budget to the best at the end, so that
+    the differences that matter show: a chance-level first trial (accuracy 0.1) or a diverged
+    one (RMSE 1e5) would flatten every curve."""
+    early = [best_by(c, budget / 8, maximize) for c in curves]
+    final = [best_by(c, budget, maximize) for c in curves]
+    early, final = [v for v in early if v is not None], [v for v in final if v is not None]
+    if not final:
+        return None
+    if maximize:
+        low, high = min(early or final), max(final)
+    else:  # a diverged trial's RMSE is bounded by twice the worst at the end
+        low, high = min(final), min(max(early or final), 2 * max(final))
+    margin = 0.05 * (high - low) or 0.01
+    return low - margin, high + margin
 
 
 if __name__ == "__main__":
