@@ -80,9 +80,9 @@ class Asker:
     def ask_ahead(self, count: int) -> None:
         """Ask up to ``count`` trials now and hold them (at most a population's worth), while
         a program trains: the next ``refill`` finds them held."""
-        finished, running = count_trials(self.study)
-        room = self.budget - finished - running
-        count = min(count, room, self.prepared.config.population - len(self.held))
+        count = min(count, self.prepared.config.population - len(self.held))
+        if count > 0:  # the storage is read only when there is room to hold more
+            count = min(count, self._room())
         if count > 0:
             self.held.extend(self.ask(count))
 
@@ -92,13 +92,17 @@ class Asker:
         chosen = [slot for slot in self.held if self.cohort(slot) == cohort][:free]
         self.held = [slot for slot in self.held if slot not in chosen]
         while len(chosen) < free and len(self.held) < self.prepared.config.population:
-            finished, running = count_trials(self.study)
-            room = self.budget - finished - running
+            room = self._room()
             if room <= 0:
                 break
             for slot in self.ask(min(free - len(chosen), room)):
                 (chosen if self.cohort(slot) == cohort else self.held).append(slot)
         return chosen
+
+    def _room(self) -> int:
+        """Trials the budget still allows: neither finished nor running (held ones run)."""
+        finished, running = count_trials(self.study)
+        return self.budget - finished - running
 
 
 def _drop_surplus(

@@ -4,8 +4,8 @@ The program trains every slot an epoch (or all epochs, when nothing can free a s
 time. At each boundary, Optuna hears each trial's epochs and may prune it; a trial that is
 pruned, stops early, diverges or reaches the last epoch is told and leaves its slot, and the
 slot is given to the next trial Optuna proposes for this cohort (like continuous batching), so
-the program stays full until the budget is spent. Optuna proposes while the epoch trains: the
-host samples as the cores train. Each trial's epochs count from its own start.
+the program stays full until the budget is spent. Optuna proposes the next trials while the
+epoch trains. Each trial's epochs count from its own start.
 """
 
 from __future__ import annotations
