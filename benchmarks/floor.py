@@ -13,14 +13,15 @@ started. Rungs:
 - jaxsweep on the article's space: the same one network, but in the program a population of the
   article's space needs (every activation, batch norm, dropout, clipping, five optimizers, the
   deepest and widest network), as the race's search stage compiles it five times, a batch size
-  each.
+  each; with ``--parts``, also with one part of the space fixed at a time, which shows what each
+  part adds to the program's cost.
 
 Every rung trains on the same split (jaxsweep's, scaled on the training split). For each it
 prints the median over repeats of: seconds to the libraries' import, to the first epoch's end
 (compiling included) and to the trial's end, and the best validation accuracy; and writes
 Markdown/JSON.
 
-    python benchmarks/floor.py [--repeats 3]
+    python benchmarks/floor.py [--repeats 3] [--parts]
 """
 
 from __future__ import annotations
@@ -41,7 +42,17 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 EPOCHS, PATIENCE = 30, 5
 WIDTH, RATE, BATCH = 64, 1e-3, 32
-RUNGS = ("scikit-learn", "PyTorch", "JAX", "jaxsweep", "jaxsweep, article-space program")
+ARTICLE = "jaxsweep, article-space program"
+RUNGS = ("scikit-learn", "PyTorch", "JAX", "jaxsweep", ARTICLE)
+# The article's space with one part fixed (None: the entry is dropped).
+PARTS: dict[str, dict[str, Any]] = {
+    "ReLU only": {"activation": "relu"},
+    "no batch norm": {"batch_norm": False},
+    "no dropout": {"use_dropout": False, "dropout": None},
+    "no clipping": {"clipping": False, "clip_norm": None},
+    "Adam only": {"optimizer": "adam", "momentum": None, "nesterov": None},
+    "1 x 64, no padding": {"n_layers": 1, "units": WIDTH, "width_shape": None},
+}
 Epochs = list[tuple[float, float]]  # (seconds since the process was started, val accuracy)
 
 
@@ -186,9 +197,24 @@ def sweep_file(folder: Path, space: Path) -> Path:
     return path
 
 
-def child_jaxsweep_article(folder: Path, t0: float) -> tuple[float, Epochs]:
-    """The one network enqueued in a search of the article's space: the engine lays it out in
-    the program that space's populations need."""
+def article_space(folder: Path, part: str | None) -> Path:
+    """The article's space, with ``part`` (a key of ``PARTS``) fixed."""
+    import yaml
+
+    space = yaml.safe_load((HERE.parent / "search_spaces" / "article.yaml").read_text())
+    for key, value in PARTS.get(part or "", {}).items():
+        if value is None:
+            space.pop(key)
+        else:
+            space[key] = value
+    path = folder / "article.yaml"
+    path.write_text(yaml.safe_dump(space, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def child_jaxsweep_article(folder: Path, part: str | None, t0: float) -> tuple[float, Epochs]:
+    """The one network enqueued in a search of the article's space (``part`` of it fixed): the
+    engine lays it out in the program that space's populations need."""
     from jaxsweep.app.cores import use_every_core
 
     use_every_core()  # as the `jaxsweep` command does, before JAX starts
@@ -199,8 +225,7 @@ def child_jaxsweep_article(folder: Path, t0: float) -> tuple[float, Epochs]:
     from jaxsweep.search.sweep import run_search
 
     imported = time.time() - t0
-    article = HERE.parent / "search_spaces" / "article.yaml"
-    prepared = prepare(load_sweep(sweep_file(folder, article)))
+    prepared = prepare(load_sweep(sweep_file(folder, article_space(folder, part))))
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial(FIXED)
     run_search(prepared, study)
@@ -212,11 +237,12 @@ def child(name: str, data_path: Path, t0: float) -> dict[str, Any]:
     """One rung in this (fresh) process: its import time and its epochs."""
     with np.load(data_path) as arrays:
         data = dict(arrays)
-    if name == RUNGS[4]:
+    if name.startswith(ARTICLE):
+        part = name.removeprefix(ARTICLE).removeprefix(", ") or None
         with tempfile.TemporaryDirectory() as tmp:
-            imported, epochs = child_jaxsweep_article(Path(tmp), t0)
+            imported, epochs = child_jaxsweep_article(Path(tmp), part, t0)
     else:
-        children = {RUNGS[0]: child_sklearn, RUNGS[1]: child_torch, RUNGS[2]: child_jax}
+        children = {"scikit-learn": child_sklearn, "PyTorch": child_torch, "JAX": child_jax}
         imported, epochs = children[name](data, t0)
     return {"imported": imported, "epochs": epochs}
 
@@ -248,7 +274,7 @@ def run_cli(folder: Path) -> dict[str, Any]:
 
 def run_rung(name: str, data_path: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        if name == RUNGS[3]:
+        if name == "jaxsweep":
             return run_cli(Path(tmp))
         env = os.environ | {"JAX_COMPILATION_CACHE_DIR": str(Path(tmp) / "cache")}
         t0 = time.time()
@@ -296,7 +322,8 @@ def table(rows: dict[str, list[dict[str, float | None]]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--child", choices=RUNGS, help=argparse.SUPPRESS)
+    parser.add_argument("--parts", action="store_true", help="the article's space, a part fixed")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--t0", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -309,7 +336,8 @@ def main() -> None:
     from jaxsweep.data.dataset import load_dataset
 
     dataset = load_dataset(DataConfig(source="digits"), seed=0)
-    rungs = [r for r in RUNGS if r != RUNGS[1] or has_torch()]
+    rungs = [r for r in RUNGS if r != "PyTorch" or has_torch()]
+    rungs += [f"{ARTICLE}, {part}" for part in PARTS] if args.parts else []
     rows: dict[str, list[dict[str, float | None]]] = {name: [] for name in rungs}
     with tempfile.TemporaryDirectory() as tmp:
         data_path = Path(tmp) / "digits.npz"
