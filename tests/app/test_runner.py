@@ -36,7 +36,9 @@ def test_a_results_folder_that_cannot_be_made_is_refused_and_nothing_is_created(
         check_writable(tmp_path / "a_file" / "study", "key 'results'")
 
 
-def test_the_time_budget_note_counts_the_trials_it_cut_short(tmp_path: Path) -> None:
+def test_the_time_budget_note_counts_the_trials_it_cut_short_and_the_stages_left_out(
+    tmp_path: Path,
+) -> None:
     config = load_sweep(tiny_sweep(tmp_path, timeout="15s"))
     study = optuna.create_study()
     for stopped in (TIMED_OUT, TIMED_OUT, "surplus: other workers reached the trial budget"):
@@ -44,7 +46,10 @@ def test_the_time_budget_note_counts_the_trials_it_cut_short(tmp_path: Path) -> 
         trial.set_user_attr("stopped", stopped)
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
     study.tell(study.ask(), 0.5)
-    assert time_budget_note(config, [study], 16.4) == (
+    assert time_budget_note(config, [study], 16.4, []) == (
         "time budget of 15 s reached after 16 s: the sweep stopped asking; 2 trials cut short "
         "are marked failed (stopped: timeout)"
+    )
+    assert time_budget_note(config, [study], 16.4, ["schedule"]).endswith(
+        "(stopped: timeout); not started: schedule (the same command again goes on from here)"
     )

@@ -169,6 +169,7 @@ def test_the_time_budget_stops_every_stage_writes_results_and_exits_0(tmp_path: 
     result = run_cli("run", str(sweep), "--timeout", "15s")
     assert result.returncode == 0, result.stderr
     assert "time budget of 15 s reached" in result.stdout
+    assert "not started: schedule" in " ".join(result.stdout.split())  # rich wraps lines
     study = load(tmp_path)
     assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
     cut = study.get_trials(states=(optuna.trial.TrialState.FAIL,))

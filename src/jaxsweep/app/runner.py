@@ -90,11 +90,14 @@ def _run_stages(config: SweepConfig, console: Console, started: float) -> None:
         highlight=False,
     )
     studies = [search]
+    started_stages: list[str] = []
     try:
         with _progress_bar(console) as bar, stop_request:
             if "search" in config.stages and not stop_request.timed_out:
+                started_stages.append("search")
                 run_search(prepared, search, _tracker(bar, "search", config.trials))
             if "schedule" in config.stages and not stop_request.timed_out:
+                started_stages.append("schedule")
                 tracker = _tracker(bar, "schedule", config.schedule_trials)
                 studies.append(run_schedule(prepared, search, tracker))
     except Interrupted:
@@ -108,7 +111,8 @@ def _run_stages(config: SweepConfig, console: Console, started: float) -> None:
         )
         raise
     if stop_request.timed_out:
-        console.print(time_budget_note(config, studies, time.monotonic() - started))
+        not_run = [s for s in config.stages if s != "lr_find" and s not in started_stages]
+        console.print(time_budget_note(config, studies, time.monotonic() - started, not_run))
     written = write_results(config, studies, prepared.dataset.classes)
     if config.plots:
         written += write_plots(search, config.results_dir)
@@ -122,7 +126,11 @@ def _run_stages(config: SweepConfig, console: Console, started: float) -> None:
     )
 
 
-def time_budget_note(config: SweepConfig, studies: list[optuna.Study], elapsed: float) -> str:
+def time_budget_note(
+    config: SweepConfig, studies: list[optuna.Study], elapsed: float, not_run: list[str]
+) -> str:
+    """What the budget stopped: the trials it cut short, and the stages it left out (a search
+    that ran to the deadline leaves the schedule stage out)."""
     cut = sum(
         t.user_attrs.get("stopped") == TIMED_OUT
         for study in studies
@@ -131,6 +139,11 @@ def time_budget_note(config: SweepConfig, studies: list[optuna.Study], elapsed: 
     return (
         f"time budget of {config.timeout:g} s reached after {elapsed:.0f} s: the sweep stopped "
         f"asking; {cut} trials cut short are marked failed (stopped: timeout)"
+        + (
+            f"; not started: {' and '.join(not_run)} (the same command again goes on from here)"
+            if not_run
+            else ""
+        )
     )
 
 
