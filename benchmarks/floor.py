@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,12 @@ PARTS: dict[str, dict[str, Any]] = {
     "1 x 64, no padding": {"n_layers": 1, "units": WIDTH, "width_shape": None},
 }
 Epochs = list[tuple[float, float]]  # (seconds since the process was started, val accuracy)
+# A rung's figures: its import time (None: not seen from outside) and its epochs (jaxsweep's:
+# one entry, its trial's end and value).
+Measured = dict[str, Any]
 
 
-def early_stopped(epoch: Any, t0: float) -> Epochs:
+def early_stopped(epoch: Callable[[], float], t0: float) -> Epochs:
     """Calls ``epoch()`` (one epoch's training, then the validation accuracy) up to ``EPOCHS``
     times, stopping after ``PATIENCE`` epochs without a better accuracy."""
     epochs: Epochs = []
@@ -233,21 +237,21 @@ def child_jaxsweep_article(folder: Path, part: str | None, t0: float) -> tuple[f
     return imported, [(trial.datetime_complete.timestamp() - t0, float(trial.value))]
 
 
-def child(name: str, data_path: Path, t0: float) -> dict[str, Any]:
-    """One rung in this (fresh) process: its import time and its epochs."""
-    with np.load(data_path) as arrays:
-        data = dict(arrays)
+def child(name: str, data_path: Path, t0: float) -> Measured:
+    """One rung in this (fresh) process."""
     if name.startswith(ARTICLE):
         part = name.removeprefix(ARTICLE).removeprefix(", ") or None
         with tempfile.TemporaryDirectory() as tmp:
             imported, epochs = child_jaxsweep_article(Path(tmp), part, t0)
-    else:
-        children = {"scikit-learn": child_sklearn, "PyTorch": child_torch, "JAX": child_jax}
-        imported, epochs = children[name](data, t0)
-    return {"imported": imported, "epochs": epochs}
+        return {"imported": imported, "epochs": epochs, "plain": False}
+    with np.load(data_path) as arrays:
+        data = dict(arrays)
+    children = {"scikit-learn": child_sklearn, "PyTorch": child_torch, "JAX": child_jax}
+    imported, epochs = children[name](data, t0)
+    return {"imported": imported, "epochs": epochs, "plain": True}
 
 
-def run_cli(folder: Path) -> dict[str, Any]:
+def run_cli(folder: Path) -> Measured:
     """`jaxsweep run --stages search` of the one network in a fresh process with an empty
     compilation cache, timed from its start to its trial's end (as the race times it)."""
     import optuna
@@ -266,16 +270,15 @@ def run_cli(folder: Path) -> dict[str, Any]:
     )
     storage = f"sqlite:///{(folder / 'results' / 'floor' / 'study.db').as_posix()}"
     trial = optuna.load_study(study_name="floor", storage=storage).trials[0]
-    return {
-        "imported": None,
-        "epochs": [(trial.datetime_complete.timestamp() - t0, float(trial.value))],
-    }
+    end = trial.datetime_complete.timestamp() - t0
+    return {"imported": None, "epochs": [(end, float(trial.value))], "plain": False}
 
 
-def run_rung(name: str, data_path: Path) -> dict[str, Any]:
+def run_rung(name: str, data_path: Path) -> Measured:
     with tempfile.TemporaryDirectory() as tmp:
         if name == "jaxsweep":
             return run_cli(Path(tmp))
+        # an empty persistent cache, whatever the environment names
         env = os.environ | {"JAX_COMPILATION_CACHE_DIR": str(Path(tmp) / "cache")}
         t0 = time.time()
         done = subprocess.run(
@@ -288,14 +291,14 @@ def run_rung(name: str, data_path: Path) -> dict[str, Any]:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def figures(result: dict[str, Any]) -> dict[str, float | None]:
-    epochs = result["epochs"]
+def figures(result: Measured) -> dict[str, float | None]:
+    epochs, plain = result["epochs"], result["plain"]
     return {
         "imports": result["imported"],
-        "first epoch": epochs[0][0] if len(epochs) > 1 else None,
+        "first epoch": epochs[0][0] if plain else None,
         "trial end": epochs[-1][0],
         "best accuracy": max(accuracy for _, accuracy in epochs),
-        "epochs": len(epochs) if len(epochs) > 1 else None,
+        "epochs": len(epochs) if plain else None,
     }
 
 
