@@ -137,7 +137,10 @@ def commit() -> str:
     head = git("rev-parse", "--short=12", "HEAD")
     if not head:
         return "unknown (not a git checkout)"
-    changed = git("status", "--porcelain", "--untracked-files=no")
+    # A benchmark's own outputs (a plot written before its tables) are not changes to the code.
+    changed = git(
+        "status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results"
+    )
     return f"{head} (with uncommitted changes)" if changed else head
 
 
